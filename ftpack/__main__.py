@@ -1,0 +1,3 @@
+from ftpack.cli import main
+
+main()

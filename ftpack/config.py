@@ -1,0 +1,116 @@
+"""One typed configuration for every stage: dataclasses, loaded from YAML, overridden from the CLI.
+
+    data:
+      seed: 7
+      n_train: 500
+
+Precedence: defaults < YAML file (--config) < `--set section.key=value` < a command's own flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ftpack.errors import FtpackError
+
+
+@dataclass
+class DataConfig:
+    """Stage 1: the Task API dataset."""
+
+    seed: int = 7
+    out_dir: str = "data/taskapi"
+    n_train: int = 500
+    n_val: int = 100
+    n_test: int = 150
+
+
+@dataclass
+class FtpackConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Turn YAML/CLI values into the field's declared type, or say which key is wrong."""
+    hint = annotation
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        hint = options[0]
+        origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(value).lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if hint in (int, float, str):
+            if hint is int and isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return hint(value)
+        if origin is list:
+            (item,) = typing.get_args(hint) or (str,)
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return [_coerce(v.strip() if isinstance(v, str) else v, item, key) for v in items if v != ""]
+    except (TypeError, ValueError):
+        raise FtpackError(f"config {key}: {value!r} is not a valid {getattr(hint, '__name__', hint)}") from None
+    return value
+
+
+def _section_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def apply(config: FtpackConfig, key: str, value: Any) -> None:
+    """Set `section.field` on config, coercing the value; unknown keys name the valid ones."""
+    section_name, _, name = key.partition(".")
+    sections = {f.name: f for f in dataclasses.fields(config)}
+    if section_name not in sections or not name:
+        raise FtpackError(f"unknown config key {key!r}: use section.field with section one of "
+                          f"{', '.join(sections)}")
+    section = getattr(config, section_name)
+    hints = _section_types(type(section))
+    if name not in hints:
+        raise FtpackError(f"unknown config key {key!r}: {section_name} has {', '.join(hints)}")
+    setattr(section, name, _coerce(value, hints[name], key))
+
+
+def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> FtpackConfig:
+    config = FtpackConfig()
+    if path is not None:
+        import yaml  # only when a file is given
+
+        path = Path(path)
+        if not path.is_file():
+            raise FtpackError(f"config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text("utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise FtpackError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(raw, dict):
+            raise FtpackError(f"{path}: expected a mapping of sections (data:, train:, ...)")
+        for section, values in raw.items():
+            if not isinstance(values, dict):
+                raise FtpackError(f"{path}: section {section!r} must be a mapping")
+            for name, value in values.items():
+                apply(config, f"{section}.{name}", value)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise FtpackError(f"--set {item!r}: write it as section.field=value")
+        apply(config, key.strip(), value.strip())
+    return config
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)

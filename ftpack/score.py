@@ -1,0 +1,181 @@
+"""Scorer: judge model replies against expected Task API calls.
+
+A case is one JSON line {"id", "today", "request", "expected"}; any file in that form works, so
+users can bring their own. Replies are compared after normalization:
+  title     case-folded, trimmed, inner whitespace collapsed, trailing punctuation stripped
+  tags      a case-folded set (a leading "#" is dropped)
+  due_date  resolved against the case's "today" (ISO date or a documented phrase) and compared
+            as dates, so "tomorrow" and "2026-11-22" agree when today is 2026-11-21
+  defaults  a create_task missing due_date/priority/tags gets null/"medium"/[]
+  clarify   right when the action is clarify; the wording of the question is free
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from ftpack import taskapi
+from ftpack.errors import FtpackError
+
+CREATE_FIELDS = ("title", "due_date", "priority", "tags")
+
+
+@dataclass
+class Case:
+    id: str
+    today: dt.date
+    request: str
+    expected: dict[str, Any]
+
+
+@dataclass
+class CaseResult:
+    id: str
+    request: str
+    expected_action: str
+    reply: str
+    json_valid: bool
+    schema_valid: bool
+    correct: bool
+    fields: dict[str, bool] = field(default_factory=dict)
+    reason: str = ""
+
+
+def load_cases(path: str | Path) -> list[Case]:
+    """Read a case file; a bad row is a one-line FtpackError naming the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FtpackError(f"case file not found: {path} (make one with `ftpack data generate`)")
+    cases = []
+    for lineno, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            missing = [k for k in ("id", "today", "request", "expected") if k not in row]
+            if missing:
+                raise ValueError(f"missing {', '.join(missing)}")
+            taskapi.validate_call(row["expected"], dt.date.fromisoformat(row["today"]))
+            cases.append(Case(str(row["id"]), dt.date.fromisoformat(row["today"]), row["request"],
+                              row["expected"]))
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise FtpackError(f"{path}:{lineno}: bad case: {exc} "
+                              '(each line must be {"id","today","request","expected"})') from None
+    if not cases:
+        raise FtpackError(f"{path}: no cases in file")
+    return cases
+
+
+def normalize_title(title: Any) -> str:
+    text = " ".join(str(title).casefold().split())
+    return re.sub(r"[\s.!?,;:]+$", "", text)
+
+
+def normalize_tags(tags: Any) -> frozenset[str]:
+    if not isinstance(tags, list):
+        return frozenset({"<not a list>"})
+    return frozenset(" ".join(str(t).casefold().lstrip("#").split()) for t in tags)
+
+
+def normalize_due(value: Any, today: dt.date) -> str | None:
+    try:
+        date = taskapi.resolve_due_date(value, today)
+    except (ValueError, TypeError):
+        return f"<unresolvable {value!r}>"
+    return date.isoformat() if date else None
+
+
+def normalize_call(call: dict[str, Any], today: dt.date) -> dict[str, Any]:
+    """Canonical form of a call, so that equal meaning compares equal."""
+    call = taskapi.fill_defaults(call)
+    out: dict[str, Any] = {}
+    for key, value in call.items():
+        if key == "changes" and isinstance(value, dict):
+            out[key] = normalize_call(value, today)
+        elif key == "title":
+            out[key] = normalize_title(value)
+        elif key == "tags":
+            out[key] = normalize_tags(value)
+        elif key == "due_date":
+            out[key] = normalize_due(value, today)
+        elif key == "question":
+            continue  # clarify: any wording of the question is fine
+        else:
+            out[key] = value
+    return out
+
+
+def score_reply(case: Case, reply: str) -> CaseResult:
+    expected = normalize_call(case.expected, case.today)
+    result = CaseResult(case.id, case.request, case.expected["action"], reply, False, False, False)
+    try:
+        call = taskapi.parse_reply(reply)
+    except ValueError:
+        result.reason = "invalid JSON"
+        return result
+    result.json_valid = True
+    try:
+        taskapi.validate_call(call, case.today)
+        result.schema_valid = True
+    except taskapi.TaskAPIError as exc:
+        result.reason = f"not Task API v1: {exc}"
+    got = normalize_call(call, case.today) if isinstance(call, dict) else {}
+    if case.expected["action"] == "create_task":
+        same_action = got.get("action") == "create_task"
+        result.fields = {name: same_action and got.get(name) == expected[name] for name in CREATE_FIELDS}
+    result.correct = result.schema_valid and got == expected
+    if not result.correct and not result.reason:
+        wrong = sorted(k for k in expected.keys() | got.keys() if got.get(k) != expected.get(k))
+        result.reason = "wrong " + ", ".join(wrong)
+    return result
+
+
+def _rate(hits: int, total: int) -> float | None:
+    return round(hits / total, 4) if total else None
+
+
+def summarize(results: list[CaseResult]) -> dict[str, Any]:
+    """Metrics over scored replies: the figures the spec gates on, plus every failure."""
+    creates = [r for r in results if r.expected_action == "create_task"]
+    per_action = {}
+    for action in taskapi.ACTIONS:
+        of_action = [r for r in results if r.expected_action == action]
+        if of_action:
+            per_action[action] = {"n": len(of_action),
+                                  "accuracy": _rate(sum(r.correct for r in of_action), len(of_action))}
+    return {
+        "n_cases": len(results),
+        "n_create_cases": len(creates),
+        "task_creation_accuracy": _rate(sum(r.correct for r in creates), len(creates)),
+        "all_operations_accuracy": _rate(sum(r.correct for r in results), len(results)),
+        "json_valid_rate": _rate(sum(r.json_valid for r in results), len(results)),
+        "schema_valid_rate": _rate(sum(r.schema_valid for r in results), len(results)),
+        "invalid_json": sum(not r.json_valid for r in results),
+        "create_field_accuracy": {
+            name: _rate(sum(r.fields.get(name, False) for r in creates), len(creates))
+            for name in CREATE_FIELDS
+        },
+        "per_action": per_action,
+        "failures": [
+            {"id": r.id, "request": r.request, "expected_action": r.expected_action,
+             "got": r.reply, "reason": r.reason}
+            for r in results if not r.correct
+        ],
+    }
+
+
+def score(cases: Iterable[Case], replies: Iterable[str]) -> tuple[dict[str, Any], list[CaseResult]]:
+    cases, replies = list(cases), list(replies)
+    if len(cases) != len(replies):
+        raise FtpackError(f"{len(cases)} cases but {len(replies)} replies: give one reply per case")
+    results = [score_reply(c, r) for c, r in zip(cases, replies)]
+    return summarize(results), results
+
+
+def result_rows(results: list[CaseResult]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in results]

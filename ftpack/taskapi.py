@@ -1,0 +1,218 @@
+"""Task API v1: the contract between the assistant and its client.
+
+The assistant answers every request with exactly one JSON object (see README.md, "Task API v1").
+This module owns everything both sides must agree on: the JSON Schema, the system prompt, the
+defaults a reply may leave out, and the small grammar of date phrases that the client resolves
+against today's date (a 135M model copies "next friday" reliably but cannot do calendar arithmetic).
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+ACTIONS = ("create_task", "update_task", "complete_task", "delete_task", "list_tasks", "clarify")
+PRIORITIES = ("low", "medium", "high")
+STATUSES = ("open", "done")
+CREATE_DEFAULTS: dict[str, Any] = {"due_date": None, "priority": "medium", "tags": []}
+
+SYSTEM_PROMPT_TEMPLATE = (
+    "You are a Task API assistant. Reply with one Task API v1 JSON object only. "
+    "Today is {today} ({weekday})."
+)
+
+
+def system_prompt(today: dt.date) -> str:
+    """The system prompt used in training and at request time: it carries today's date."""
+    return SYSTEM_PROMPT_TEMPLATE.format(today=today.isoformat(), weekday=today.strftime("%A"))
+
+
+@lru_cache(maxsize=1)
+def json_schema() -> dict[str, Any]:
+    """The published JSON Schema (ftpack/schemas/taskapi-v1.schema.json)."""
+    text = resources.files("ftpack").joinpath("schemas/taskapi-v1.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def dumps(call: dict[str, Any]) -> str:
+    """The canonical reply text: compact JSON, defaults left out (fewer tokens, faster replies)."""
+    return json.dumps(strip_defaults(call), ensure_ascii=False, separators=(",", ":"))
+
+
+def strip_defaults(call: dict[str, Any]) -> dict[str, Any]:
+    if call.get("action") != "create_task":
+        return dict(call)
+    return {k: v for k, v in call.items() if not (k in CREATE_DEFAULTS and v == CREATE_DEFAULTS[k])}
+
+
+def fill_defaults(call: dict[str, Any]) -> dict[str, Any]:
+    if call.get("action") != "create_task":
+        return dict(call)
+    filled = {**CREATE_DEFAULTS, **call}
+    order = ("action", "title", *CREATE_DEFAULTS)
+    return {k: filled[k] for k in sorted(filled, key=lambda k: order.index(k) if k in order else len(order))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Date phrases. A due_date is an ISO date or one of these phrases (case-insensitive), resolved
+# against the request's "today":
+#   today | tonight | this morning | this afternoon | this evening        -> today
+#   tomorrow | tomorrow morning/afternoon/evening/night                    -> today + 1
+#   day after tomorrow | the day after tomorrow                            -> today + 2
+#   WEEKDAY | this WEEKDAY | next WEEKDAY  (monday..sunday, mon..sun)      -> the first such day
+#                                                                             after today (1-7 days)
+#   next week                                                              -> today + 7
+#   in N days | in N weeks   (N = digits, "a"/"an", or one..twelve)        -> today + N (weeks: 7N)
+#   end of the month | end of month | end of this month                     -> last day of the month
+#   MONTH DAY [YEAR] | DAY MONTH [YEAR]  ("dec 1", "December 1st, 2027",    -> that date; without a
+#       "1 dec", "the 1st of december")                                       year, the next one on
+#                                                                             or after today
+# ---------------------------------------------------------------------------------------------
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+          "october", "november", "december")
+NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+                "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+
+_WEEKDAY_RE = "|".join(sorted({*WEEKDAYS, *(d[:3] for d in WEEKDAYS), "tues", "thur", "thurs"},
+                              key=len, reverse=True))
+_MONTH_RE = "|".join(sorted({*MONTHS, *(m[:3] for m in MONTHS), "sept"}, key=len, reverse=True))
+_ORD = r"(\d{1,2})(?:st|nd|rd|th)?"
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_PATTERNS = {
+    "today": re.compile(r"^(today|tonight|this (morning|afternoon|evening))$"),
+    "tomorrow": re.compile(r"^tomorrow( (morning|afternoon|evening|night))?$"),
+    "after_tomorrow": re.compile(r"^(the )?day after tomorrow$"),
+    "weekday": re.compile(rf"^(?:(?:this|next|on) )?({_WEEKDAY_RE})$"),
+    "next_week": re.compile(r"^next week$"),
+    "in_n": re.compile(rf"^in (\d+|{'|'.join(NUMBER_WORDS)}) (day|week)s?$"),
+    "end_of_month": re.compile(r"^(the )?end of (the |this )?month$"),
+    "month_day": re.compile(rf"^({_MONTH_RE})\.? {_ORD}(?:,? (\d{{4}}))?$"),
+    "day_month": re.compile(rf"^(?:the )?{_ORD} (?:of )?({_MONTH_RE})\.?(?:,? (\d{{4}}))?$"),
+}
+
+
+def _month_number(name: str) -> int:
+    return next(i for i, m in enumerate(MONTHS, 1) if m.startswith(name[:3]))
+
+
+def _next_date_on_or_after(today: dt.date, month: int, day: int) -> dt.date | None:
+    for year in (today.year, today.year + 1, today.year + 2, today.year + 3, today.year + 4):
+        try:
+            candidate = dt.date(year, month, day)
+        except ValueError:  # Feb 29 in a non-leap year, or "april 31"
+            continue
+        if candidate >= today:
+            return candidate
+    return None
+
+
+def _dated(year: int, month: int, day: int) -> dt.date | None:
+    try:
+        return dt.date(year, month, day)
+    except ValueError:
+        return None
+
+
+def resolve_due_date(value: str | None, today: dt.date) -> dt.date | None:
+    """Turn a due_date (ISO date or documented phrase) into a date; None for null.
+
+    Raises ValueError for anything else, so callers can tell "no date" from "bad date".
+    """
+    if value is None:
+        return None
+    text = " ".join(str(value).strip().lower().split())
+    if _ISO.match(text):
+        return dt.date.fromisoformat(text)
+    p = _PATTERNS
+    if p["today"].match(text):
+        return today
+    if p["tomorrow"].match(text):
+        return today + dt.timedelta(days=1)
+    if p["after_tomorrow"].match(text):
+        return today + dt.timedelta(days=2)
+    if m := p["weekday"].match(text):
+        target = next(i for i, d in enumerate(WEEKDAYS) if d.startswith(m.group(1)[:3]))
+        return today + dt.timedelta(days=(target - today.weekday() - 1) % 7 + 1)
+    if p["next_week"].match(text):
+        return today + dt.timedelta(days=7)
+    if m := p["in_n"].match(text):
+        n = int(m.group(1)) if m.group(1).isdigit() else NUMBER_WORDS[m.group(1)]
+        return today + dt.timedelta(days=n * (7 if m.group(2) == "week" else 1))
+    if p["end_of_month"].match(text):
+        return today.replace(day=calendar.monthrange(today.year, today.month)[1])
+    for key, month_group, day_group, year_group in (("month_day", 1, 2, 3), ("day_month", 2, 1, 3)):
+        if m := p[key].match(text):
+            month, day = _month_number(m.group(month_group)), int(m.group(day_group))
+            date = (_dated(int(m.group(year_group)), month, day) if m.group(year_group)
+                    else _next_date_on_or_after(today, month, day))
+            if date is None:
+                raise ValueError(f"no such date: {value!r}")
+            return date
+    raise ValueError(f"not an ISO date or a known date phrase: {value!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+class TaskAPIError(ValueError):
+    """A reply that is JSON but not a valid Task API v1 call."""
+
+
+def validate_call(call: Any, today: dt.date | None = None) -> None:
+    """Check a parsed reply against the JSON Schema and the date grammar; raise TaskAPIError."""
+    import jsonschema  # imported here: only validation needs it
+
+    validator = jsonschema.Draft202012Validator(json_schema())
+    errors = sorted(validator.iter_errors(call), key=lambda e: e.path)
+    if errors:
+        raise TaskAPIError(_describe_schema_error(call, errors))
+    for due in _due_dates(call):
+        try:
+            resolve_due_date(due, today or dt.date.today())
+        except ValueError as exc:
+            raise TaskAPIError(f"due_date: {exc}") from None
+
+
+def _due_dates(call: dict[str, Any]) -> list[str]:
+    found = [call.get("due_date"), (call.get("changes") or {}).get("due_date")]
+    return [d for d in found if isinstance(d, str)]
+
+
+def _describe_schema_error(call: Any, errors: list) -> str:
+    # oneOf errors are unreadable ("is not valid under any of the given schemas"): say what the
+    # action's own branch wants instead.
+    if not isinstance(call, dict):
+        return "reply is not a JSON object"
+    action = call.get("action")
+    if action not in ACTIONS:
+        return f"action must be one of {', '.join(ACTIONS)} (got {action!r})"
+    import jsonschema
+
+    branch = next(s for s in json_schema()["oneOf"] if s["properties"]["action"]["const"] == action)
+    sub = [e for e in jsonschema.Draft202012Validator(branch).iter_errors(call)]
+    if not sub:
+        return errors[0].message
+    err = sub[0]
+    where = ".".join(str(p) for p in err.path)
+    return f"{action}: {where + ': ' if where else ''}{err.message}"
+
+
+def parse_reply(text: str) -> Any:
+    """Parse a model reply: surrounding whitespace and a ```json fence are tolerated.
+
+    Raises json.JSONDecodeError (a ValueError) when the text is not JSON.
+    """
+    body = text.strip()
+    fence = re.match(r"^```(?:json|JSON)?\s*\n?(.*?)\n?```$", body, re.S)
+    if fence:
+        body = fence.group(1).strip()
+    return json.loads(body)

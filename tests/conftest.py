@@ -1,0 +1,75 @@
+"""Shared fixtures. The Ollama fixture finds a real server; it never fakes one.
+
+Order: the server at OLLAMA_HOST (or the default loopback port) if it answers; else an `ollama`
+binary on PATH, started on a free loopback port with temporary OLLAMA_MODELS and HOME; else skip.
+FTPACK_REQUIRE_OLLAMA=1 (set by .ci/run) turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from ftpack.errors import FtpackError
+from ftpack.ollama_host import base_url, server_version
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _no_ollama(reason: str):
+    if os.environ.get("FTPACK_REQUIRE_OLLAMA") == "1":
+        pytest.fail(f"FTPACK_REQUIRE_OLLAMA=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def ollama_url():
+    """Base URL of a reachable, real Ollama server."""
+    try:
+        server_version(timeout=2)
+        yield base_url()
+        return
+    except FtpackError as exc:
+        unreachable = str(exc)
+    binary = shutil.which("ollama")
+    if not binary:
+        _no_ollama(f"{unreachable}; and no `ollama` binary on PATH")
+    host = f"127.0.0.1:{_free_port()}"
+    scratch = tempfile.mkdtemp(prefix="ftpack-ollama-")
+    env = {**os.environ, "OLLAMA_HOST": host, "OLLAMA_MODELS": os.path.join(scratch, "models"),
+           "HOME": scratch}
+    log = open(os.path.join(scratch, "serve.log"), "wb")
+    server = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(100):
+            try:
+                server_version(host, timeout=1)
+                break
+            except FtpackError:
+                if server.poll() is not None:
+                    _no_ollama(f"{binary} serve exited with {server.returncode}; see {log.name}")
+                time.sleep(0.2)
+        else:
+            _no_ollama(f"{binary} serve did not answer on {host} within 20 s")
+        old = os.environ.get("OLLAMA_HOST")
+        os.environ["OLLAMA_HOST"] = host
+        yield base_url(host)
+        if old is None:
+            os.environ.pop("OLLAMA_HOST", None)
+        else:
+            os.environ["OLLAMA_HOST"] = old
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+        shutil.rmtree(scratch, ignore_errors=True)

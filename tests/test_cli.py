@@ -1,0 +1,46 @@
+import subprocess
+import sys
+
+import pytest
+
+
+def test_help_and_data_commands_do_not_import_torch():
+    code = ("import sys; from click.testing import CliRunner; from ftpack.cli import main; "
+            "r = CliRunner().invoke(main, ['data', 'generate', '--help']); assert r.exit_code == 0; "
+            "r = CliRunner().invoke(main, ['data', 'validate', '--help']); assert r.exit_code == 0; "
+            "heavy = [m for m in ('torch', 'transformers', 'trl', 'peft', 'llama_cpp') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["data"], ["data", "generate"], ["data", "validate"], ["data", "convert"],
+                                  ["score"], ["schema"]])
+def test_every_command_has_help(args):
+    run = subprocess.run([sys.executable, "-m", "ftpack", *args, "--help"], capture_output=True, text=True)
+    assert run.returncode == 0 and "Usage:" in run.stdout
+    assert len(run.stdout.split("\n\n")[1].strip()) > 10  # a real description, not just usage
+
+
+def test_unexpected_errors_are_one_line_unless_debug(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("not a folder")
+    run = subprocess.run([sys.executable, "-m", "ftpack", "data", "generate", "--out", str(target / "sub")],
+                         capture_output=True, text=True)
+    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "--debug" in run.stderr
+    run = subprocess.run([sys.executable, "-m", "ftpack", "--debug", "data", "generate", "--out", str(target / "sub")],
+                         capture_output=True, text=True)
+    assert run.returncode != 0 and "Traceback" in run.stderr
+
+
+def test_score_command(tmp_path):
+    import json
+
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text(json.dumps({"id": "1", "today": "2026-11-21", "request": "buy milk",
+                                 "expected": {"action": "create_task", "title": "Buy milk"}}) + "\n")
+    replies = tmp_path / "replies.jsonl"
+    replies.write_text(json.dumps('{"action":"create_task","title":"buy milk"}') + "\n")
+    run = subprocess.run([sys.executable, "-m", "ftpack", "score", str(cases), str(replies)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "task_creation_accuracy: 1.0" in run.stdout

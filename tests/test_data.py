@@ -1,0 +1,180 @@
+import collections
+import datetime as dt
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ftpack import taskapi
+from ftpack.data.generate import generate
+from ftpack.score import load_cases, score
+
+
+def ftpack(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ftpack", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data")
+    run = ftpack("data", "generate", "--seed", "7", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    return out
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_default_counts(dataset):
+    counts = {name: len(read_jsonl(dataset / name)) for name in
+              ("train.jsonl", "val.jsonl", "test.jsonl", "val_cases.jsonl", "test_cases.jsonl")}
+    assert counts == {"train.jsonl": 500, "val.jsonl": 100, "test.jsonl": 150, "val_cases.jsonl": 100,
+                      "test_cases.jsonl": 150}
+
+
+def test_same_seed_gives_identical_files_and_another_seed_does_not(dataset, tmp_path):
+    assert ftpack("data", "generate", "--seed", "7", "--out", str(tmp_path / "a")).returncode == 0
+    assert ftpack("data", "generate", "--seed", "8", "--out", str(tmp_path / "b")).returncode == 0
+    for name in ("train.jsonl", "val.jsonl", "test.jsonl", "val_cases.jsonl", "test_cases.jsonl"):
+        assert (tmp_path / "a" / name).read_bytes() == (dataset / name).read_bytes()
+    assert (tmp_path / "b" / "train.jsonl").read_bytes() != (dataset / "train.jsonl").read_bytes()
+
+
+def test_no_request_text_in_two_splits(dataset):
+    seen = {}
+    for split in ("train", "val", "test"):
+        texts = {" ".join(r["messages"][1]["content"].casefold().split()) for r in read_jsonl(dataset / f"{split}.jsonl")}
+        for other, other_texts in seen.items():
+            assert not texts & other_texts, (split, other)
+        seen[split] = texts
+
+
+def test_every_row_is_valid_chat_and_task_api(dataset):
+    run = ftpack("data", "validate", *(str(dataset / f"{s}.jsonl") for s in ("train", "val", "test")), "--schema", "taskapi")
+    assert run.returncode == 0, run.stderr
+    assert "500 rows, ok" in run.stdout
+
+
+def test_mix_of_operations_and_variety(dataset):
+    rows = read_jsonl(dataset / "train.jsonl")
+    calls = [json.loads(r["messages"][2]["content"]) for r in rows]
+    actions = collections.Counter(c["action"] for c in calls)
+    assert set(actions) == set(taskapi.ACTIONS)
+    assert 0.5 <= actions["create_task"] / len(rows) <= 0.7
+    creates = [c for c in calls if c["action"] == "create_task"]
+    assert {c.get("priority", "medium") for c in creates} == {"low", "medium", "high"}
+    assert {len(c.get("tags", [])) for c in creates} >= {0, 1, 2, 3}
+    assert sum("due_date" in c for c in creates) > len(creates) / 2
+    requests = [r["messages"][1]["content"] for r in rows]
+    todays = {r["messages"][0]["content"] for r in rows}
+    assert len(todays) > 300  # many different "today"s
+    for marker in ("remind me to", "I need to", "can you add", '"', "tomorrow", "urgent"):
+        assert any(marker in q for q in requests), marker
+    assert sum(q == q.lower() for q in requests) > 50
+
+
+def test_titles_keep_the_users_wording(dataset):
+    for row in read_jsonl(dataset / "train.jsonl"):
+        call = json.loads(row["messages"][2]["content"])
+        if call["action"] == "create_task":
+            assert call["title"].casefold() in row["messages"][1]["content"].casefold()
+            assert call["title"][0].isupper()
+
+
+def test_date_phrases_are_copied_from_the_request(dataset):
+    for row in read_jsonl(dataset / "train.jsonl"):
+        call = json.loads(row["messages"][2]["content"])
+        due = call.get("due_date") or call.get("changes", {}).get("due_date")
+        if due:
+            assert due in row["messages"][1]["content"]
+
+
+def test_cases_match_chat_rows_and_score_perfectly(dataset):
+    cases = load_cases(dataset / "test_cases.jsonl")
+    chat = read_jsonl(dataset / "test.jsonl")
+    assert [c.request for c in cases] == [r["messages"][1]["content"] for r in chat]
+    assert all(f"Today is {c.today.isoformat()}" in r["messages"][0]["content"] for c, r in zip(cases, chat))
+    metrics, _ = score(cases, [r["messages"][2]["content"] for r in chat])
+    assert metrics["all_operations_accuracy"] == 1.0
+    assert metrics["task_creation_accuracy"] == 1.0
+    for c in cases:  # expected due dates are resolved ISO dates
+        due = c.expected.get("due_date")
+        if due:
+            dt.date.fromisoformat(due)
+
+
+def test_generation_is_a_function_of_the_seed():
+    assert generate(3, 20, 5, 5) == generate(3, 20, 5, 5)
+
+
+BAD_ROWS = [
+    ('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "{\\"action\\":\\"list_tasks\\"}"}]}', None),
+    ('{"messages": [{"role": "user", "content": "hi"', "bad JSON"),
+    ('{"messages": [{"role": "assistant", "content": "x"}, {"role": "user", "content": "hi"}]}', "role 'assistant' where 'user' belongs"),
+    ('{"messages": [{"role": "user", "content": "hi"}]}', "must end with an assistant message"),
+    ('{"messages": [{"role": "user", "content": "  "}, {"role": "assistant", "content": "x"}]}', "empty content"),
+    ('{"messages": [{"role": "robot", "content": "hi"}]}', "unknown role"),
+    ('{"text": "hello"}', "unknown row format"),
+    ('{"prompt": "delete task 3", "completion": ""}', 'empty "completion"'),
+]
+
+
+def test_validate_names_each_bad_line(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(row for row, _ in BAD_ROWS) + "\n")
+    run = ftpack("data", "validate", str(path))
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == len(BAD_ROWS) - 1
+    for lineno, (_, reason) in enumerate(BAD_ROWS, 1):
+        if reason:
+            assert any(line.startswith(f"{path}:{lineno}: ") and reason in line for line in lines), reason
+    assert "Traceback" not in run.stderr
+
+
+def test_validate_with_schema_checks_assistant_replies(tmp_path):
+    path = tmp_path / "replies.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": "buy milk"}, {"role": "assistant", "content": '{"action":"create_task","title":"Buy milk"}'}]},
+        {"messages": [{"role": "user", "content": "buy milk"}, {"role": "assistant", "content": "Sure, done!"}]},
+        {"messages": [{"role": "user", "content": "buy milk"}, {"role": "assistant", "content": '{"action":"create_task","priority":"high"}'}]},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert ftpack("data", "validate", str(path)).returncode == 0
+    run = ftpack("data", "validate", str(path), "--schema", "taskapi")
+    assert run.returncode == 1
+    assert f"{path}:2: message 1 (assistant): reply is not valid JSON" in run.stderr
+    assert f"{path}:3: message 1 (assistant): not a Task API v1 call" in run.stderr
+
+
+def test_convert_prompt_completion_and_alpaca(tmp_path):
+    src = tmp_path / "mixed.jsonl"
+    src.write_text(json.dumps({"prompt": "delete task 3", "completion": '{"action":"delete_task","task_id":3}'}) + "\n"
+                   + json.dumps({"instruction": "Turn this into a Task API call", "input": "delete task 4",
+                                 "output": '{"action":"delete_task","task_id":4}'}) + "\n")
+    assert ftpack("data", "validate", str(src), "--schema", "taskapi").returncode == 0
+    dst = tmp_path / "chat.jsonl"
+    run = ftpack("data", "convert", str(src), str(dst), "--system", "You are a Task API assistant.")
+    assert run.returncode == 0, run.stderr
+    rows = read_jsonl(dst)
+    assert [m["role"] for m in rows[0]["messages"]] == ["system", "user", "assistant"]
+    assert rows[1]["messages"][1]["content"] == "Turn this into a Task API call\n\ndelete task 4"
+    assert ftpack("data", "validate", str(dst), "--schema", "taskapi").returncode == 0
+
+
+def test_convert_refuses_bad_input_and_writes_nothing(tmp_path):
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"prompt": "x"}\n')
+    dst = tmp_path / "out.jsonl"
+    run = ftpack("data", "convert", str(src), str(dst))
+    assert run.returncode == 2
+    assert run.stderr.count("\n") == 1 and "line 1" in run.stderr
+    assert not dst.exists() and list(tmp_path.iterdir()) == [src]
+
+
+def test_missing_file_is_one_line_error(tmp_path):
+    run = ftpack("data", "validate", str(tmp_path / "nope.jsonl"))
+    assert run.returncode == 2
+    assert run.stderr.startswith("error: dataset file not found") and run.stderr.count("\n") == 1

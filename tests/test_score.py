@@ -1,0 +1,126 @@
+import datetime as dt
+import json
+
+import pytest
+
+from ftpack.errors import FtpackError
+from ftpack.score import Case, load_cases, normalize_due, normalize_tags, normalize_title, score, score_reply
+
+TODAY = dt.date(2026, 11, 21)
+
+
+def create(**fields):
+    return {"action": "create_task", "title": "Call the plumber", "due_date": "2026-11-22", "priority": "high",
+            "tags": ["home"], **fields}
+
+
+def case(expected, id="c1"):
+    return Case(id, TODAY, "remind me to call the plumber tomorrow, urgent #home", expected)
+
+
+@pytest.mark.parametrize("raw, normal", [
+    ("Call the Plumber", "call the plumber"),
+    ("  call the plumber  ", "call the plumber"),
+    ("call   the\tplumber", "call the plumber"),
+    ("Call the plumber.", "call the plumber"),
+    ("Call the plumber!?", "call the plumber"),
+    ("STRASSE", "strasse"),
+])
+def test_title_normalization(raw, normal):
+    assert normalize_title(raw) == normal
+
+
+def test_tags_are_a_case_folded_set():
+    assert normalize_tags(["Home", "#work", "home"]) == normalize_tags(["work", "HOME"])
+    assert normalize_tags("home") != normalize_tags(["home"])
+
+
+def test_due_dates_are_resolved_before_comparing():
+    assert normalize_due("tomorrow", TODAY) == normalize_due("2026-11-22", TODAY) == "2026-11-22"
+    assert normalize_due(None, TODAY) is None
+    assert normalize_due("whenever", TODAY).startswith("<unresolvable")
+
+
+@pytest.mark.parametrize("reply", [
+    '{"action":"create_task","title":"call the plumber.","due_date":"tomorrow","priority":"high","tags":["HOME"]}',
+    '```json\n{"action":"create_task","title":"Call the plumber","due_date":"2026-11-22","priority":"high","tags":["home"]}\n```',
+    '  {"action":"create_task","title":"Call  the plumber","due_date":"Nov 22","priority":"high","tags":["#home"]}  ',
+])
+def test_create_reply_equal_in_meaning_is_right(reply):
+    result = score_reply(case(create()), reply)
+    assert result.correct, result.reason
+    assert all(result.fields.values())
+
+
+def test_create_defaults_are_filled_on_both_sides():
+    expected = {"action": "create_task", "title": "Buy milk", "due_date": None, "priority": "medium", "tags": []}
+    assert score_reply(case(expected), '{"action":"create_task","title":"Buy milk"}').correct
+    assert score_reply(case({"action": "create_task", "title": "Buy milk"}),
+                       '{"action":"create_task","title":"Buy milk","priority":"medium","tags":[],"due_date":null}').correct
+
+
+def test_per_field_results_on_create():
+    result = score_reply(case(create()), '{"action":"create_task","title":"Call the plumber","due_date":"friday","priority":"low"}')
+    assert not result.correct
+    assert result.fields == {"title": True, "due_date": False, "priority": False, "tags": False}
+    assert "due_date" in result.reason and "priority" in result.reason
+
+
+@pytest.mark.parametrize("expected, right, wrong", [
+    ({"action": "update_task", "task_id": 4, "changes": {"priority": "high", "due_date": "2026-11-27"}},
+     '{"action":"update_task","task_id":4,"changes":{"due_date":"friday","priority":"high"}}',
+     '{"action":"update_task","task_id":5,"changes":{"due_date":"friday","priority":"high"}}'),
+    ({"action": "update_task", "task_id": 4, "changes": {"title": "Buy milk"}},
+     '{"action":"update_task","task_id":4,"changes":{"title":"buy milk."}}',
+     '{"action":"update_task","task_id":4,"changes":{"title":"buy oat milk"}}'),
+    ({"action": "complete_task", "task_id": 7}, '{"action":"complete_task","task_id":7}',
+     '{"action":"delete_task","task_id":7}'),
+    ({"action": "delete_task", "task_id": 7}, '{"action":"delete_task","task_id":7}', '{"action":"delete_task","task_id":8}'),
+    ({"action": "list_tasks", "status": "open"}, '{"action":"list_tasks","status":"open"}', '{"action":"list_tasks"}'),
+    ({"action": "list_tasks", "due_date": "2026-11-22"}, '{"action":"list_tasks","due_date":"tomorrow"}',
+     '{"action":"list_tasks","due_date":"today"}'),
+    ({"action": "clarify", "question": "Which task should I delete?"},
+     '{"action":"clarify","question":"Which one? Give me the id."}', '{"action":"delete_task","task_id":1}'),
+])
+def test_every_action_is_judged(expected, right, wrong):
+    assert score_reply(case(expected), right).correct
+    assert not score_reply(case(expected), wrong).correct
+
+
+def test_invalid_json_and_schema_are_counted_separately():
+    cases = [case(create(), "a"), case(create(), "b"), case(create(), "c")]
+    replies = ["I'll add that!", '{"action":"create_task"}',
+               '{"action":"create_task","title":"Call the plumber","due_date":"tomorrow","priority":"high","tags":["home"]}']
+    metrics, results = score(cases, replies)
+    assert metrics["json_valid_rate"] == pytest.approx(2 / 3, abs=1e-3)
+    assert metrics["schema_valid_rate"] == pytest.approx(1 / 3, abs=1e-3)
+    assert metrics["invalid_json"] == 1
+    assert metrics["task_creation_accuracy"] == pytest.approx(1 / 3, abs=1e-3)
+    assert [f["id"] for f in metrics["failures"]] == ["a", "b"]
+    assert results[0].reason == "invalid JSON"
+    assert results[1].reason.startswith("not Task API v1")
+
+
+def test_metrics_split_creation_from_all_operations():
+    cases = [case(create(), "a"), case({"action": "delete_task", "task_id": 2}, "b")]
+    replies = [json.dumps(create()), '{"action":"delete_task","task_id":3}']
+    metrics, _ = score(cases, replies)
+    assert metrics["task_creation_accuracy"] == 1.0
+    assert metrics["all_operations_accuracy"] == 0.5
+    assert metrics["per_action"]["delete_task"] == {"n": 1, "accuracy": 0.0}
+    assert metrics["create_field_accuracy"]["title"] == 1.0
+
+
+def test_one_reply_per_case():
+    with pytest.raises(FtpackError, match="1 cases but 2 replies"):
+        score([case(create())], ["{}", "{}"])
+
+
+def test_user_case_files_are_checked_line_by_line(tmp_path):
+    path = tmp_path / "cases.jsonl"
+    good = {"id": "x", "today": "2026-11-21", "request": "buy milk", "expected": {"action": "create_task", "title": "Buy milk"}}
+    path.write_text(json.dumps(good) + "\n" + json.dumps({"id": "y", "request": "?"}) + "\n")
+    with pytest.raises(FtpackError, match=r"cases.jsonl:2: bad case: missing today, expected"):
+        load_cases(path)
+    path.write_text(json.dumps(good) + "\n")
+    assert load_cases(path)[0].expected["title"] == "Buy milk"

@@ -1,0 +1,98 @@
+import datetime as dt
+import json
+
+import pytest
+
+from ftpack import taskapi
+
+SAT = dt.date(2026, 11, 21)  # a Saturday
+
+
+@pytest.mark.parametrize("phrase, expected", [
+    ("2026-12-05", "2026-12-05"),
+    ("today", "2026-11-21"), ("Tonight", "2026-11-21"), ("this evening", "2026-11-21"),
+    ("tomorrow", "2026-11-22"), ("tomorrow morning", "2026-11-22"),
+    ("day after tomorrow", "2026-11-23"), ("the day after tomorrow", "2026-11-23"),
+    ("friday", "2026-11-27"), ("next Friday", "2026-11-27"), ("this fri", "2026-11-27"), ("on monday", "2026-11-23"),
+    ("saturday", "2026-11-28"),  # the same weekday as today means a week ahead
+    ("sunday", "2026-11-22"),
+    ("next week", "2026-11-28"),
+    ("in 3 days", "2026-11-24"), ("in a day", "2026-11-22"), ("in two weeks", "2026-12-05"), ("in 1 week", "2026-11-28"),
+    ("end of the month", "2026-11-30"), ("end of month", "2026-11-30"),
+    ("Dec 1", "2026-12-01"), ("december 1st", "2026-12-01"), ("1 dec", "2026-12-01"), ("the 1st of December", "2026-12-01"),
+    ("Nov 20", "2027-11-20"),  # already past this year: next year's
+    ("Nov 21", "2026-11-21"),  # today counts
+    ("December 1st, 2027", "2027-12-01"), ("1st Dec 2027", "2027-12-01"), ("Sept 3", "2027-09-03"),
+    ("feb 29", "2028-02-29"),
+])
+def test_date_phrases_resolve_against_today(phrase, expected):
+    assert taskapi.resolve_due_date(phrase, SAT).isoformat() == expected
+
+
+@pytest.mark.parametrize("phrase", ["soon", "next month", "2026-13-01", "feb 30", "april 31 2027", "in many days"])
+def test_unknown_or_impossible_dates_are_rejected(phrase):
+    with pytest.raises(ValueError):
+        taskapi.resolve_due_date(phrase, SAT)
+
+
+def test_null_due_date_is_no_date():
+    assert taskapi.resolve_due_date(None, SAT) is None
+
+
+def test_system_prompt_states_todays_date():
+    assert "Today is 2026-11-21 (Saturday)." in taskapi.system_prompt(SAT)
+
+
+@pytest.mark.parametrize("call", [
+    {"action": "create_task", "title": "Call the plumber", "due_date": "tomorrow", "priority": "high", "tags": ["home"]},
+    {"action": "create_task", "title": "Buy milk"},
+    {"action": "update_task", "task_id": 3, "changes": {"due_date": "2026-12-01"}},
+    {"action": "complete_task", "task_id": 1},
+    {"action": "delete_task", "task_id": 9},
+    {"action": "list_tasks"},
+    {"action": "list_tasks", "status": "done", "priority": "low", "due_date": "friday"},
+    {"action": "clarify", "question": "Which task?"},
+])
+def test_valid_calls_pass(call):
+    taskapi.validate_call(call, SAT)
+
+
+@pytest.mark.parametrize("call, message", [
+    ({"action": "fly"}, "action must be one of"),
+    ([1, 2], "not a JSON object"),
+    ({"action": "create_task"}, "'title' is a required property"),
+    ({"action": "create_task", "title": "x", "priority": "urgent"}, "priority"),
+    ({"action": "create_task", "title": "x", "due_date": "soonish"}, "due_date"),
+    ({"action": "update_task", "task_id": 3, "changes": {}}, "changes"),
+    ({"action": "delete_task", "task_id": "3"}, "task_id"),
+    ({"action": "complete_task", "task_id": 3, "extra": 1}, "extra"),
+])
+def test_invalid_calls_say_why(call, message):
+    with pytest.raises(taskapi.TaskAPIError, match=message):
+        taskapi.validate_call(call, SAT)
+
+
+@pytest.mark.parametrize("text", [
+    '{"action":"list_tasks"}', '  {"action":"list_tasks"}\n', '```json\n{"action":"list_tasks"}\n```',
+    '```\n{"action":"list_tasks"}\n```',
+])
+def test_parse_reply_tolerates_whitespace_and_fences(text):
+    assert taskapi.parse_reply(text) == {"action": "list_tasks"}
+
+
+def test_parse_reply_rejects_non_json():
+    with pytest.raises(json.JSONDecodeError):
+        taskapi.parse_reply("Sure! I added the task.")
+
+
+def test_canonical_reply_leaves_defaults_out():
+    call = {"action": "create_task", "title": "Buy milk", "due_date": None, "priority": "medium", "tags": []}
+    assert taskapi.dumps(call) == '{"action":"create_task","title":"Buy milk"}'
+    assert taskapi.fill_defaults(json.loads(taskapi.dumps(call))) == call
+
+
+def test_published_schema_is_valid_json_schema():
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(taskapi.json_schema())
+    assert [b["properties"]["action"]["const"] for b in taskapi.json_schema()["oneOf"]] == list(taskapi.ACTIONS)
