@@ -126,6 +126,73 @@ def data_convert(src, dst, system) -> None:
     click.echo(f"{dst}: {convert_file(src, dst, system)} conversations")
 
 
+# -------------------------------------------------------------------------------------- train
+def _train_options(command):
+    options = [
+        click.option("--base-model", "train__base_model", default=None,
+                     help="Embedded name (smollm2-135m-instruct), local dir, .gguf file or HF id."),
+        click.option("--data", "train__train_file", type=click.Path(dir_okay=False), default=None,
+                     help="Training JSONL (chat, prompt/completion or Alpaca)."),
+        click.option("--val", "train__val_file", type=click.Path(dir_okay=False), default=None,
+                     help="Validation JSONL."),
+        click.option("--run-dir", "train__run_dir", type=click.Path(file_okay=False), default=None,
+                     help="Where the run is written (default runs/taskapi)."),
+        click.option("--backend", "train__backend", type=click.Choice(["auto", "unsloth", "trl"]), default=None,
+                     help="auto: Unsloth on CUDA when installed, else TRL + PEFT."),
+        click.option("--chat-template", "train__chat_template", type=click.Path(dir_okay=False, exists=True),
+                     default=None, help="Jinja chat template replacing the base model's."),
+        click.option("--epochs", "train__epochs", type=float, default=None, help="Epochs (default 3)."),
+        click.option("--max-steps", "train__max_steps", type=int, default=None,
+                     help="Stop after N optimizer steps (overrides epochs)."),
+        click.option("--lr", "train__learning_rate", type=float, default=None, help="Learning rate (default 2e-4)."),
+        click.option("--batch-size", "train__batch_size", type=click.IntRange(1), default=None,
+                     help="Per-device batch size (default 4)."),
+        click.option("--grad-accum", "train__grad_accum", type=click.IntRange(1), default=None,
+                     help="Gradient accumulation steps (default 4)."),
+        click.option("--lora-r", "train__lora_r", type=click.IntRange(1), default=None, help="LoRA rank (default 16)."),
+        click.option("--lora-alpha", "train__lora_alpha", type=click.IntRange(1), default=None,
+                     help="LoRA alpha (default 16)."),
+        click.option("--max-length", "train__max_length", type=click.IntRange(8), default=None,
+                     help="Longest sequence in tokens (default 256); longer rows are reported and left out."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@main.command("train")
+@_train_options
+@click.option("--overwrite", is_flag=True, help="Replace an existing run dir.")
+@click.option("--resume", is_flag=True, help="Continue the run in --run-dir from its last checkpoint.")
+@click.pass_context
+def train_command(ctx, overwrite, resume, **flags) -> None:
+    """Stage 2: LoRA fine-tune the base model on a chat dataset (assistant-only loss)."""
+    from ftpack.train import train
+
+    cfg = _override(ctx, **flags).train
+    metrics = train(cfg, overwrite=overwrite, resume=resume)
+    click.echo(f"run: {cfg.run_dir}  steps {metrics['steps']}  train loss {metrics['first_train_loss']:.3f} -> "
+               f"{metrics['final_train_loss']:.3f}  val loss {metrics['val_loss'] if metrics['val_loss'] is None else round(metrics['val_loss'], 4)}  "
+               f"{metrics['tokens_per_second']} tokens/s  {metrics['train_seconds']} s")
+
+
+@main.command("sweep")
+@_train_options
+@click.option("--lrs", "sweep__learning_rates", default=None, help="Comma-separated learning rates.")
+@click.option("--ranks", "sweep__lora_ranks", default=None, help="Comma-separated LoRA ranks.")
+@click.option("--epochs-grid", "sweep__epochs", default=None, help="Comma-separated epoch counts.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing sweep dir.")
+@click.pass_context
+def sweep_command(ctx, overwrite, **flags) -> None:
+    """Train a small grid (learning rate x rank x epochs); table of val loss; best config saved."""
+    from ftpack.sweep import sweep
+
+    cfg = _override(ctx, **flags)
+    result = sweep(cfg.train, cfg.sweep, overwrite=overwrite)
+    click.echo(result["table"])
+    click.echo(f"best: {result['best']['name']} (val loss {result['best']['val_loss']:.4f}); config: {result['best_config']}")
+
+
 # -------------------------------------------------------------------------------------- score
 @main.command("score")
 @click.argument("cases", type=click.Path(dir_okay=False))

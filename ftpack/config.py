@@ -30,9 +30,56 @@ class DataConfig:
     n_test: int = 150
 
 
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass
+class TrainConfig:
+    """Stage 2: LoRA SFT. Defaults follow the capstone spec (effective batch 16, r 16, 3 epochs)."""
+
+    base_model: str = "smollm2-135m-instruct"
+    train_file: str = "data/taskapi/train.jsonl"
+    val_file: str = "data/taskapi/val.jsonl"
+    run_dir: str = "runs/taskapi"
+    backend: str = "auto"  # auto | unsloth | trl
+    chat_template: str | None = None  # a .jinja file replacing the base model's template
+    learning_rate: float = 2e-4
+    epochs: float = 3.0
+    max_steps: int = -1  # > 0 stops after this many optimizer steps
+    batch_size: int = 4
+    grad_accum: int = 4
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.01
+    lr_scheduler: str = "linear"
+    lora_r: int = 16
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    max_length: int = 256
+    load_in_4bit: bool = True  # QLoRA; Unsloth backend only
+    precision: str = "auto"  # auto (bf16 > fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
+    seed: int = 42
+    logging_steps: int = 5
+    eval_steps: int = 0  # 0: about six evaluations per run
+    save_steps: int = 0  # 0: a checkpoint at every evaluation
+    save_total_limit: int = 2
+    early_stopping_patience: int = 0  # 0: off; N: stop after N evaluations without improvement
+
+
+@dataclass
+class SweepConfig:
+    """`ftpack sweep`: a grid over these values, everything else from `train`."""
+
+    learning_rates: list[float] = field(default_factory=lambda: [1e-4, 2e-4, 4e-4])
+    lora_ranks: list[int] = field(default_factory=lambda: [8, 16])
+    epochs: list[float] = field(default_factory=lambda: [3.0])
+
+
 @dataclass
 class FtpackConfig:
     data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:
@@ -114,3 +161,15 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -
 
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def section_from_dict(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Rebuild one section (e.g. a run's saved TrainConfig) with the same checks as YAML."""
+    config = FtpackConfig()
+    name = next(f.name for f in dataclasses.fields(config) if f.type in (cls, cls.__name__))
+    for key, value in values.items():
+        try:
+            apply(config, f"{name}.{key}", value)
+        except FtpackError as exc:
+            raise FtpackError(f"{where}: {exc}") from None
+    return getattr(config, name)

@@ -21,10 +21,8 @@ PRIORITIES = ("low", "medium", "high")
 STATUSES = ("open", "done")
 CREATE_DEFAULTS: dict[str, Any] = {"due_date": None, "priority": "medium", "tags": []}
 
-SYSTEM_PROMPT_TEMPLATE = (
-    "You are a Task API assistant. Reply with one Task API v1 JSON object only. "
-    "Today is {today} ({weekday})."
-)
+# Short on purpose: every prompt token costs training time and reply latency.
+SYSTEM_PROMPT_TEMPLATE = "Task API v1 assistant. Today is {today} ({weekday})."
 
 
 def system_prompt(today: dt.date) -> str:

@@ -73,3 +73,28 @@ def ollama_url():
         server.wait(timeout=30)
         log.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def smollm2_tokenizer():
+    from models import smollm2_tokenizer as load
+
+    return load()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, smollm2_tokenizer):
+    """A 2-layer Llama with SmolLM2's real tokenizer and ChatML template, saved as an HF dir."""
+    from models import build_tiny_llama
+
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama") / "model", smollm2_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A small Task API dataset (48 train, 8 val, 8 test rows)."""
+    from ftpack.data.generate import write_dataset
+
+    out = tmp_path_factory.mktemp("tiny-data")
+    write_dataset(out, seed=3, n_train=48, n_val=8, n_test=8)
+    return out

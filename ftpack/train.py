@@ -1,0 +1,419 @@
+"""Stage 2: LoRA supervised fine-tuning with assistant-only loss.
+
+Backends: Unsloth FastLanguageModel (QLoRA 4-bit through bitsandbytes) when CUDA and unsloth are
+present, else TRL's SFTTrainer with a PEFT LoRA model. Both get the same tokenized data (from
+ftpack.chat_format), the same SFTConfig and write the same run directory:
+
+  RUN_DIR/train_config.json   the TrainConfig used (what --resume continues with)
+  RUN_DIR/base_model.json     the resolved base model (name, local path, source, license)
+  RUN_DIR/checkpoints/        Trainer checkpoints (every save_steps, keep save_total_limit)
+  RUN_DIR/adapter/            the final LoRA adapter and tokenizer
+  RUN_DIR/chat_template.jinja the exact template used in training
+  RUN_DIR/loss.jsonl, loss.csv, loss.png   train and val loss per logging step / evaluation
+  RUN_DIR/metrics.json        {"train": {...}}: final val loss, throughput, trainable params, ...
+
+Several GPUs: `accelerate launch -m ftpack train ...` (TRL backend) runs unchanged; the Trainer does
+the distribution and only the main process writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib.util
+import io
+import json
+import math
+import resource
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from ftpack import base_model as base_models
+from ftpack.chat_format import end_of_turn_tokens, tokenize
+from ftpack.config import TrainConfig, section_from_dict
+from ftpack.data.validate import load_chat_rows
+from ftpack.errors import FtpackError
+from ftpack.fsutil import atomic_path, write_text_atomic
+
+BACKENDS = ("auto", "unsloth", "trl")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+# ----------------------------------------------------------------------------------- run files
+def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / "metrics.json"
+    return json.loads(path.read_text("utf-8")) if path.is_file() else {}
+
+
+def update_metrics(run_dir: str | Path, section: str, values: dict[str, Any]) -> None:
+    metrics = read_metrics(run_dir)
+    metrics[section] = values
+    write_text_atomic(Path(run_dir) / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    path = Path(run_dir) / "train_config.json"
+    if not path.is_file():
+        raise FtpackError(f"{run_dir} is not a training run (no train_config.json): run `ftpack train` first")
+    return section_from_dict(TrainConfig, json.loads(path.read_text("utf-8")), str(path))
+
+
+def load_run_base_model(run_dir: str | Path) -> base_models.BaseModel:
+    path = Path(run_dir) / "base_model.json"
+    if not path.is_file():
+        raise FtpackError(f"{run_dir} has no base_model.json: it is not a finished `ftpack train` run")
+    return base_models.BaseModel.from_json(path.read_text("utf-8"))
+
+
+# ------------------------------------------------------------------------------- choices
+def choose_backend(requested: str) -> str:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    has_unsloth = importlib.util.find_spec("unsloth") is not None
+    if requested == "auto":
+        return "unsloth" if cuda and has_unsloth else "trl"
+    if requested == "unsloth":
+        if not cuda:
+            raise FtpackError("--backend unsloth needs a CUDA GPU; none is visible (use --backend trl or auto)")
+        if not has_unsloth:
+            raise FtpackError("--backend unsloth needs unsloth and bitsandbytes: pip install -e '.[cuda]'")
+        return "unsloth"
+    if requested == "trl":
+        return "trl"
+    raise FtpackError(f"unknown backend {requested!r}: use one of {', '.join(BACKENDS)}")
+
+
+def choose_precision(requested: str, cuda: bool) -> str:
+    import torch
+
+    if requested not in PRECISIONS:
+        raise FtpackError(f"unknown precision {requested!r}: use one of {', '.join(PRECISIONS)}")
+    if requested == "auto":
+        if not cuda:
+            return "fp32"
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if requested == "fp16" and not cuda:
+        raise FtpackError("fp16 training needs a CUDA GPU: use precision fp32 (or bf16) on CPU")
+    return requested
+
+
+# ------------------------------------------------------------------------------- data
+def tokenize_file(tokenizer: Any, path: str, max_length: int, what: str) -> tuple[list[dict], int]:
+    """Tokenized rows that fit max_length; too-long rows are reported and left out, never cut."""
+    rows, too_long = [], []
+    for lineno, messages in enumerate(load_chat_rows(path), 1):
+        tokens = tokenize(tokenizer, messages)
+        if len(tokens.input_ids) > max_length:
+            too_long.append(lineno)
+            continue
+        rows.append({"input_ids": tokens.input_ids, "labels": tokens.labels})
+    if too_long:
+        lines = ", ".join(map(str, too_long[:10])) + (" ..." if len(too_long) > 10 else "")
+        print(f"ftpack: {len(too_long)} of {len(too_long) + len(rows)} {what} rows are longer than "
+              f"max_length={max_length} tokens and were left out (rows {lines}); raise train.max_length "
+              "to keep them", flush=True)
+    if not rows:
+        raise FtpackError(f"{path}: every row is longer than max_length={max_length}: raise train.max_length")
+    return rows, sum(len(r["input_ids"]) for r in rows)
+
+
+# ------------------------------------------------------------------------------- loading
+def load_trl(base_path: str, cfg: TrainConfig, precision: str):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype)
+    lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM")
+    try:
+        model = get_peft_model(model, lora)
+    except ValueError as exc:
+        raise FtpackError(f"LoRA target modules {cfg.target_modules} do not fit this model "
+                          f"({str(exc).splitlines()[0]}); its linear layers are: {', '.join(_linear_names(model))}") from None
+    return model, tokenizer
+
+
+def load_unsloth(base_path: str, cfg: TrainConfig, precision: str):
+    from unsloth import FastLanguageModel  # must come before transformers/trl for its patches
+
+    import torch
+
+    model, tokenizer = FastLanguageModel.from_pretrained(
+        model_name=base_path, max_seq_length=cfg.max_length, load_in_4bit=cfg.load_in_4bit,
+        dtype={"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision])
+    model = FastLanguageModel.get_peft_model(
+        model, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+        target_modules=cfg.target_modules, bias="none", use_gradient_checkpointing="unsloth",
+        random_state=cfg.seed)
+    return model, tokenizer
+
+
+def _linear_names(model: Any) -> list[str]:
+    import torch
+
+    return sorted({name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                   if isinstance(module, torch.nn.Linear)})
+
+
+# ------------------------------------------------------------------------------- monitoring
+def _loss_rows(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for entry in log_history:
+        if "loss" in entry:
+            rows.append({"step": entry["step"], "epoch": entry.get("epoch"), "train_loss": entry["loss"],
+                         "learning_rate": entry.get("learning_rate")})
+        elif "eval_loss" in entry:
+            rows.append({"step": entry["step"], "epoch": entry.get("epoch"), "val_loss": entry["eval_loss"]})
+    return rows
+
+
+def write_loss_log(run_dir: Path, log_history: list[dict[str, Any]]) -> None:
+    rows = _loss_rows(log_history)
+    write_text_atomic(run_dir / "loss.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ["step", "epoch", "train_loss", "val_loss", "learning_rate"])
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomic(run_dir / "loss.csv", out.getvalue())
+
+
+def plot_loss(run_dir: Path, log_history: list[dict[str, Any]]) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = _loss_rows(log_history)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
+    train = [(r["step"], r["train_loss"]) for r in rows if "train_loss" in r]
+    val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+    if train:
+        ax.plot(*zip(*train), label="train loss", color="tab:blue")
+    if val:
+        ax.plot(*zip(*val), "o-", label="val loss", color="tab:orange")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss (assistant tokens)")
+    ax.set_title(f"{run_dir.name}: loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(run_dir / "loss.png") as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return run_dir / "loss.png"
+
+
+def overfitting(log_history: list[dict[str, Any]]) -> bool:
+    """Val loss rose at two successive evaluations while train loss fell."""
+    rows = _loss_rows(log_history)
+    evals = [r for r in rows if "val_loss" in r]
+    if len(evals) < 3:
+        return False
+
+    def train_at(step: int) -> float | None:
+        before = [r["train_loss"] for r in rows if "train_loss" in r and r["step"] <= step]
+        return before[-1] if before else None
+
+    (a, b, c) = evals[-3:]
+    trains = [train_at(e["step"]) for e in (a, b, c)]
+    if None in trains:
+        return False
+    return a["val_loss"] < b["val_loss"] < c["val_loss"] and trains[0] > trains[1] > trains[2]
+
+
+def _callbacks(run_dir: Path, warnings: list[str]):
+    from transformers import TrainerCallback
+
+    class Monitor(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero:
+                write_loss_log(run_dir, state.log_history)
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if state.is_world_process_zero and overfitting(state.log_history):
+                message = (f"val loss rose at two successive evaluations while train loss fell (step "
+                           f"{state.global_step}): the model is overfitting; consider fewer epochs, a lower "
+                           "learning rate or train.early_stopping_patience")
+                if message not in warnings:
+                    warnings.append(message)
+                    print(f"ftpack: warning: {message}", flush=True)
+
+    return [Monitor()]
+
+
+# ------------------------------------------------------------------------------- training
+def prepare_run_dir(cfg: TrainConfig, overwrite: bool) -> Path:
+    run_dir = Path(cfg.run_dir)
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        if not overwrite:
+            raise FtpackError(f"run dir {run_dir} already exists: pass --overwrite to replace it, --resume to "
+                              "continue it, or choose another --run-dir")
+        shutil.rmtree(run_dir) if run_dir.is_dir() else run_dir.unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def last_checkpoint(run_dir: Path) -> str | None:
+    folder = run_dir / "checkpoints"
+    if not folder.is_dir():
+        return None
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(folder))
+
+
+def _final_val_loss(trainer: Any) -> float:
+    """Val loss of the model being saved, evaluating only if the last evaluation is stale."""
+    if trainer.args.load_best_model_at_end and trainer.state.best_metric is not None:
+        return trainer.state.best_metric
+    evals = [e for e in trainer.state.log_history if "eval_loss" in e]
+    if evals and evals[-1]["step"] == trainer.state.global_step:
+        return evals[-1]["eval_loss"]
+    return trainer.evaluate()["eval_loss"]
+
+
+def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
+          extra_callbacks: Iterable[Any] = ()) -> dict[str, Any]:
+    """Run LoRA SFT as configured; returns the metrics written to RUN_DIR/metrics.json["train"]."""
+    run_dir = Path(cfg.run_dir)
+    checkpoint = None
+    if resume:
+        cfg = load_run_config(run_dir)
+        checkpoint = last_checkpoint(run_dir)
+        print(f"ftpack: resuming {run_dir} from {checkpoint}" if checkpoint else
+              f"ftpack: {run_dir} has no checkpoint yet: training from the start", flush=True)
+    else:
+        for name, path in (("train", cfg.train_file), ("val", cfg.val_file)):
+            if path and not Path(path).is_file():
+                raise FtpackError(f"{name} file not found: {path} (make it with `ftpack data generate`)")
+    # Dataset errors surface before any model is loaded.
+    load_chat_rows(cfg.train_file)
+    if cfg.val_file:
+        load_chat_rows(cfg.val_file)
+
+    backend = choose_backend(cfg.backend)
+    if backend == "unsloth":
+        import unsloth  # noqa: F401 - patches transformers/trl, so it must be imported first
+
+    import torch
+
+    cuda = torch.cuda.is_available()
+    precision = choose_precision(cfg.precision, cuda)
+    base = base_models.resolve(cfg.base_model)
+    if not resume:
+        prepare_run_dir(cfg, overwrite)
+    write_text_atomic(run_dir / "train_config.json", json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    write_text_atomic(run_dir / "base_model.json", base.to_json() + "\n")
+
+    from transformers import set_seed
+
+    set_seed(cfg.seed)
+    if not cuda:
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    model, tokenizer = (load_unsloth if backend == "unsloth" else load_trl)(base.path, cfg, precision)
+    if cfg.chat_template:
+        tokenizer.chat_template = Path(cfg.chat_template).read_text("utf-8")
+    if not tokenizer.chat_template:
+        raise FtpackError(f"base model {cfg.base_model!r} has no chat template: pass --chat-template FILE.jinja")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    train_rows, train_tokens = tokenize_file(tokenizer, cfg.train_file, cfg.max_length, "train")
+    val_rows = tokenize_file(tokenizer, cfg.val_file, cfg.max_length, "val")[0] if cfg.val_file else []
+    trainable, total = model.get_nb_trainable_parameters()
+    print(f"trainable params: {trainable:,} of {total:,} ({100 * trainable / total:.2f} %)", flush=True)
+
+    steps_per_epoch = math.ceil(math.ceil(len(train_rows) / cfg.batch_size) / cfg.grad_accum)
+    total_steps = cfg.max_steps if cfg.max_steps > 0 else math.ceil(steps_per_epoch * cfg.epochs)
+    eval_steps = cfg.eval_steps or max(1, round(total_steps / 6))
+    save_steps = cfg.save_steps or eval_steps
+    if cfg.early_stopping_patience and save_steps % eval_steps:
+        raise FtpackError(f"early stopping needs save_steps ({save_steps}) to be a multiple of eval_steps ({eval_steps})")
+
+    import datasets
+    from trl import SFTConfig, SFTTrainer
+
+    datasets.disable_progress_bars()
+
+    args = SFTConfig(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
+        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay, lr_scheduler_type=cfg.lr_scheduler,
+        logging_steps=cfg.logging_steps, logging_first_step=True,
+        eval_strategy="steps" if val_rows else "no", eval_steps=eval_steps,
+        save_strategy="steps", save_steps=save_steps, save_total_limit=cfg.save_total_limit,
+        load_best_model_at_end=bool(cfg.early_stopping_patience and val_rows),
+        metric_for_best_model="eval_loss", greater_is_better=False,
+        seed=cfg.seed, data_seed=cfg.seed, bf16=precision == "bf16", fp16=precision == "fp16",
+        use_cpu=not cuda, optim="adamw_8bit" if backend == "unsloth" else "adamw_torch",
+        max_length=cfg.max_length, packing=False, report_to="none", dataloader_num_workers=0,
+        # Batches of similar lengths waste less compute on padding (~20 % here on CPU).
+        train_sampling_strategy="group_by_length",
+    )
+    callbacks = _callbacks(run_dir, warnings := [])
+    if cfg.early_stopping_patience and val_rows:
+        from transformers import EarlyStoppingCallback
+
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    trainer = SFTTrainer(
+        model=model, args=args, processing_class=tokenizer,
+        train_dataset=datasets.Dataset.from_list(train_rows),
+        eval_dataset=datasets.Dataset.from_list(val_rows) if val_rows else None,
+        callbacks=[*callbacks, *extra_callbacks],
+    )
+    start_epoch = 0.0
+    if checkpoint:
+        start_epoch = json.loads((Path(checkpoint) / "trainer_state.json").read_text()).get("epoch", 0.0)
+    started = time.perf_counter()
+    try:
+        trainer.train(resume_from_checkpoint=checkpoint)
+    except (torch.OutOfMemoryError, MemoryError) as exc:
+        raise FtpackError(f"out of memory while training ({type(exc).__name__}): try a smaller "
+                          f"train.batch_size (now {cfg.batch_size}; raise grad_accum to keep the effective batch), "
+                          f"a shorter train.max_length (now {cfg.max_length}), or 4-bit QLoRA on a GPU "
+                          "(--backend unsloth)") from None
+    train_seconds = time.perf_counter() - started
+    final_val_loss = _final_val_loss(trainer) if val_rows else None
+
+    if not trainer.is_world_process_zero():
+        return {}
+    with atomic_path(run_dir / "adapter") as tmp:
+        trainer.model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    write_text_atomic(run_dir / "chat_template.jinja", tokenizer.chat_template)
+    write_loss_log(run_dir, trainer.state.log_history)
+    plot_loss(run_dir, trainer.state.log_history)
+    train_losses = [r["train_loss"] for r in _loss_rows(trainer.state.log_history) if "train_loss" in r]
+    epochs_done = trainer.state.epoch or 0.0
+    metrics = {
+        "backend": backend,
+        "precision": precision,
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "base_model": base.name,
+        "train_rows": len(train_rows),
+        "val_rows": len(val_rows),
+        "steps": trainer.state.global_step,
+        "epochs": round(epochs_done, 4),
+        "first_train_loss": train_losses[0] if train_losses else None,
+        "final_train_loss": train_losses[-1] if train_losses else None,
+        "val_loss": final_val_loss,
+        "trainable_params": trainable,
+        "total_params": total,
+        "train_seconds": round(train_seconds, 1),
+        "tokens_per_second": round(train_tokens * (epochs_done - start_epoch) / train_seconds, 1)
+        if train_seconds > 0 else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "stop_tokens": end_of_turn_tokens(tokenizer),
+        "resumed_from": checkpoint,
+        "warnings": warnings,
+    }
+    update_metrics(run_dir, "train", metrics)
+    return metrics

@@ -1,0 +1,43 @@
+"""Tiny models built offline for the pipeline tests: real tokenizer (SmolLM2's), random weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LLAMA3_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' }}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}"
+)
+
+
+def smollm2_tokenizer():
+    from transformers import AutoTokenizer
+
+    from ftpack.base_model import embedded_gguf
+
+    gguf = embedded_gguf("smollm2-135m-instruct")
+    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+
+
+def llama3_style_tokenizer():
+    """SmolLM2's vocabulary with Llama 3's turn tokens and template."""
+    tokenizer = smollm2_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]})
+    tokenizer.chat_template = LLAMA3_TEMPLATE
+    return tokenizer
+
+
+def build_tiny_llama(out: Path, tokenizer, seed: int = 0) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+                         tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
