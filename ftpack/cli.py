@@ -193,6 +193,38 @@ def sweep_command(ctx, overwrite, **flags) -> None:
     click.echo(f"best: {result['best']['name']} (val loss {result['best']['val_loss']:.4f}); config: {result['best_config']}")
 
 
+# -------------------------------------------------------------------------------------- export
+@main.command("setup")
+def setup_command() -> None:
+    """Fetch what later stages need from PyPI once (llama.cpp's converter); offline afterwards."""
+    from ftpack.llamacpp import ensure_converter, installed_version
+
+    path = ensure_converter(fetch=True)
+    click.echo(f"llama.cpp converter (llama-cpp-python {installed_version()}): {path}")
+
+
+@main.command("export")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--format", "formats", default="adapter,merged,gguf", show_default=True,
+              help="Comma-separated: adapter, merged, gguf.")
+@click.option("--quant", type=click.Choice(["q4_k_m", "q5_k_m", "q8_0", "f16"]), default="q4_k_m", show_default=True,
+              help="GGUF quantization (llama.cpp's quantizer).")
+@click.option("--dtype", type=click.Choice(["fp16", "bf16"]), default="fp16", show_default=True,
+              help="Merged model dtype.")
+def export_command(run_dir, formats, quant, dtype) -> None:
+    """Stage 3: export RUN_DIR as adapter, merged 16-bit model, and GGUF (f16 + quantized)."""
+    from ftpack.export import export
+
+    result = export(run_dir, [f.strip() for f in formats.split(",") if f.strip()], quant, dtype)
+    for key in ("adapter", "merged", "gguf_f16", "gguf", "adapter_gguf", "base_gguf"):
+        if key in result:
+            item = result[key]
+            click.echo(f"{key}: {item['path']}  {item['bytes'] / 2**20:.1f} MiB")
+    if "gguf" in result:
+        click.echo(f"llama.cpp test reply: {result['gguf']['smoke_test']['reply'].strip()}")
+    click.echo(f"export took {result['seconds']} s")
+
+
 # -------------------------------------------------------------------------------------- score
 @main.command("score")
 @click.argument("cases", type=click.Path(dir_okay=False))

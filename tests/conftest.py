@@ -98,3 +98,23 @@ def tiny_data(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-data")
     write_dataset(out, seed=3, n_train=48, n_val=8, n_test=8)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_model, tiny_data, tmp_path_factory):
+    """A finished 8-step LoRA run of the tiny model: (TrainConfig, metrics)."""
+    from models import tiny_config
+
+    from ftpack.train import train
+
+    cfg = tiny_config(tiny_model, tiny_data, tmp_path_factory.mktemp("runs") / "full")
+    return cfg, train(cfg)
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run):
+    """The tiny run exported to every format (q4_K_M GGUF)."""
+    from ftpack.export import export
+
+    cfg, _ = tiny_run
+    return cfg.run_dir, export(cfg.run_dir, ["adapter", "merged", "gguf"], "q4_k_m")

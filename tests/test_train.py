@@ -8,6 +8,7 @@ from ftpack.chat_format import IGNORE_INDEX, end_of_turn_tokens, tokenize
 from ftpack.config import TrainConfig
 from ftpack.errors import FtpackError
 from ftpack.train import choose_backend, overfitting, train
+from models import tiny_config
 
 CONVERSATION = [
     {"role": "system", "content": "You are a Task API assistant. Today is 2026-11-21 (Saturday)."},
@@ -76,18 +77,6 @@ def test_template_that_rewrites_history_is_refused(smollm2_tokenizer):
         tokenize(tokenizer, CONVERSATION)
 
 
-def tiny_config(tiny_model, tiny_data, run_dir, **overrides):
-    values = dict(base_model=str(tiny_model), train_file=str(tiny_data / "train.jsonl"),
-                  val_file=str(tiny_data / "val.jsonl"), run_dir=str(run_dir), learning_rate=1e-2,
-                  batch_size=4, grad_accum=1, max_steps=8, logging_steps=1, eval_steps=4, save_steps=2,
-                  save_total_limit=10, lora_r=8, lora_alpha=16)
-    return TrainConfig(**{**values, **overrides})
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tiny_model, tiny_data, tmp_path_factory):
-    cfg = tiny_config(tiny_model, tiny_data, tmp_path_factory.mktemp("runs") / "full")
-    return cfg, train(cfg)
 
 
 def test_tiny_training_learns_and_writes_the_run(tiny_run):
