@@ -225,6 +225,44 @@ def export_command(run_dir, formats, quant, dtype) -> None:
     click.echo(f"export took {result['seconds']} s")
 
 
+# -------------------------------------------------------------------------------------- ollama
+@main.command("modelfile")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Where to write it (default modelfiles/<run name>/Modelfile).")
+@click.option("--template", "template_file", type=click.Path(dir_okay=False), default=None,
+              help="Ollama Go template file, for a chat template no shipped family covers.")
+@click.option("--adapter", is_flag=True, help="FROM the base GGUF + ADAPTER the LoRA GGUF.")
+def modelfile_command(run_dir, out, template_file, adapter) -> None:
+    """Stage 4: write an Ollama Modelfile with the exact training chat template and stop tokens."""
+    from ftpack.modelfile import write_modelfile
+
+    path, spec = write_modelfile(run_dir, out, template_file, adapter)
+    click.echo(f"{path}  (template family: {spec.family or 'custom'}, stop: {', '.join(spec.stop)})")
+
+
+@main.command("register")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--name", required=True, help="Model name in Ollama (e.g. taskapi).")
+@click.option("--tag", default="candidate", show_default=True, help="Tag to create.")
+@click.option("--template", "template_file", type=click.Path(dir_okay=False), default=None,
+              help="Ollama Go template file replacing the detected family's.")
+@click.option("--adapter", is_flag=True, help="FROM the base GGUF + ADAPTER the LoRA GGUF.")
+@click.option("--host", default=None, help="Ollama address (default OLLAMA_HOST or 127.0.0.1:11434).")
+def register_command(run_dir, name, tag, template_file, adapter, host) -> None:
+    """Stage 5: create NAME:TAG in the local Ollama, after checking template parity on the server."""
+    from ftpack.register import register
+
+    result = register(run_dir, name, tag, adapter, template_file, host)
+    sent = f"uploaded {len(result['uploaded'])} blob(s)" if result["uploaded"] else "blobs already on the server"
+    click.echo(f"registered {result['model']} in Ollama {result['ollama']} at {result['host']} ({sent}); "
+               f"template parity: {len(result['parity'])} probes ok")
+    if not all(p["tokenizer_agrees"] for p in result["parity"]):
+        click.echo("warning: this Ollama tokenizes the prompt into a different number of tokens than the HF "
+                   "tokenizer used in training (see metrics.json register.parity)", err=True)
+    click.echo(f'try: ollama run {result["model"]} "remind me to call mom tomorrow"')
+
+
 # -------------------------------------------------------------------------------------- score
 @main.command("score")
 @click.argument("cases", type=click.Path(dir_okay=False))

@@ -107,7 +107,7 @@ def gguf_metadata(path: Path) -> dict[str, Any]:
 
     return {"architecture": value("general.architecture"), "chat_template": value("tokenizer.chat_template"),
             "eos_token_id": value("tokenizer.ggml.eos_token_id"), "eot_token_id": value("tokenizer.ggml.eot_token_id"),
-            "bos_token_id": value("tokenizer.ggml.bos_token_id")}
+            "bos_token_id": value("tokenizer.ggml.bos_token_id"), "add_bos_token": value("tokenizer.ggml.add_bos_token")}
 
 
 def check_gguf_tokenizer(path: Path, tokenizer: Any, chat_template: str) -> dict[str, Any]:
@@ -153,6 +153,14 @@ def quantize(source: Path, out: Path, quant: str) -> None:
             raise FtpackError(f"llama_model_quantize to {quant} failed (status {status}) for {source}")
 
 
+def without_auto_bos(prompt: str, tokenizer: Any, gguf: Path) -> str:
+    """A rendered prompt for llama.cpp: drop the template's BOS text when llama.cpp adds BOS itself."""
+    bos = tokenizer.bos_token
+    if bos and prompt.startswith(bos) and gguf_metadata(gguf).get("add_bos_token"):
+        return prompt[len(bos):]
+    return prompt
+
+
 def smoke_test(path: Path, tokenizer: Any, stop: list[str]) -> dict[str, Any]:
     """Load the GGUF in llama.cpp and answer one test request with the training template."""
     import datetime as dt
@@ -162,6 +170,7 @@ def smoke_test(path: Path, tokenizer: Any, stop: list[str]) -> dict[str, Any]:
     conversation = [{"role": "system", "content": taskapi.system_prompt(dt.date(2026, 11, 21))},
                     {"role": "user", "content": "remind me to call mom tomorrow"}]
     prompt = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+    prompt = without_auto_bos(prompt, tokenizer, path)
     started = time.perf_counter()
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=512, verbose=False, seed=0)
     try:

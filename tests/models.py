@@ -28,6 +28,32 @@ def llama3_style_tokenizer():
     return tokenizer
 
 
+# family -> (bos, eos, other special tokens); the template is modelfiles/templates/<family>.jinja
+FAMILY_TOKENS = {
+    "chatml": (None, None, []),
+    "llama3": ("<|begin_of_text|>", "<|eot_id|>", ["<|start_header_id|>", "<|end_header_id|>"]),
+    "gemma": ("<bos>", "<end_of_turn>", ["<start_of_turn>"]),
+    "mistral": ("<s>", "</s>", ["[INST]", "[/INST]"]),
+    "phi3": (None, "<|end|>", ["<|system|>", "<|user|>", "<|assistant|>"]),
+}
+
+
+def family_tokenizer(family: str):
+    """SmolLM2's vocabulary with one chat family's special tokens and reference template."""
+    from ftpack.modelfile import TEMPLATES_DIR
+
+    tokenizer = smollm2_tokenizer()
+    bos, eos, others = FAMILY_TOKENS[family]
+    tokens = {"additional_special_tokens": others}
+    if bos:
+        tokens["bos_token"] = bos
+    if eos:
+        tokens["eos_token"] = eos
+    tokenizer.add_special_tokens(tokens)
+    tokenizer.chat_template = (TEMPLATES_DIR / f"{family}.jinja").read_text()
+    return tokenizer
+
+
 def build_tiny_llama(out: Path, tokenizer, seed: int = 0) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
