@@ -88,7 +88,7 @@ def run_script(script: str, args: list[str], what: str) -> None:
         p for p in (str(converter / "gguf-py"), str(converter), os.environ.get("PYTHONPATH")) if p)}
     env.pop("NO_LOCAL_GGUF", None)
     done = subprocess.run([sys.executable, str(converter / script), *args], env=env, capture_output=True,
-                          text=True, cwd=converter)
+                          text=True)
     if done.returncode != 0:
         lines = [l for l in (done.stderr + done.stdout).strip().splitlines() if l.strip()]
         errors = [l for l in lines if "Error" in l or "error" in l]

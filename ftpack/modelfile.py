@@ -121,7 +121,8 @@ def build_spec(run_dir: str | Path, template_file: str | None = None, adapter: b
                               f"({', '.join(families())}): write its Ollama Go template to a file and pass "
                               "--template FILE (register checks it against Ollama)")
         template = (TEMPLATES_DIR / f"{family}.tmpl").read_text("utf-8")
-    if bos and render_jinja(chat_template, PROBES[0], bos, eos).startswith(bos):
+    # A sentinel, not the real text: in ChatML the BOS token is also the turn marker.
+    if bos and render_jinja(chat_template, PROBES[0], "\x00BOS\x00", eos).startswith("\x00BOS\x00"):
         from ftpack.export import gguf_metadata
 
         if not gguf_metadata(Path(export["gguf"]["path"])).get("add_bos_token"):
