@@ -10,13 +10,10 @@ bench/reports/train_throughput.{json,md}. Figures only: nothing here asserts a t
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import sys
 import tempfile
 from pathlib import Path
 
-REPORTS = Path(__file__).resolve().parent / "reports"
+from _report import REPORTS, write_report
 
 
 def main() -> None:
@@ -51,14 +48,9 @@ def main() -> None:
         "peak_rss_mb": metrics["peak_rss_mb"],
         "first_train_loss": round(metrics["first_train_loss"], 4),
         "final_train_loss": round(metrics["final_train_loss"], 4),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, python {sys.version.split()[0]}, torch {torch.__version__}",
+        "torch": torch.__version__,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "train_throughput.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["# Training throughput", "", "| figure | value |", "| --- | --- |"]
-    lines += [f"| {k} | {v} |" for k, v in report.items()]
-    (args.out / "train_throughput.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_report("train_throughput", "Training throughput", report, args.out)
 
 
 if __name__ == "__main__":

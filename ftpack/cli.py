@@ -300,6 +300,32 @@ def bench_command(run_dir, model, cases_file, engine_name, structured, concurren
         sys.exit(1)
 
 
+# -------------------------------------------------------------------------------------- ship
+@main.command("ship")
+@click.option("--from", "force_from", type=click.Choice(["data", "train", "export", "modelfile", "register", "bench",
+                                                          "promote"]), default=None,
+              help="Redo this stage and every later one, even if up to date.")
+@click.option("--name", "ship__name", default=None, help="Ollama model name (default taskapi).")
+@click.option("--run-dir", "train__run_dir", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default runs/taskapi).")
+@click.option("--base-model", "train__base_model", default=None, help="Base model (default smollm2-135m-instruct).")
+@click.option("--host", "ship__host", default=None, help="Ollama address (default OLLAMA_HOST or 127.0.0.1:11434).")
+@click.pass_context
+def ship_command(ctx, force_from, **flags) -> None:
+    """Stage 7: data -> train -> export -> modelfile -> register -> bench -> promote, resumable."""
+    from ftpack.ship import Ship, summary
+
+    cfg = _override(ctx, **flags)
+    manifest = Ship(cfg, force_from, log=lambda line: click.echo(f"ftpack ship: {line}")).run()
+    click.echo("")
+    for line in summary(manifest):
+        click.echo(line)
+    click.echo(f"manifest: {Path(cfg.train.run_dir) / 'run.json'}")
+    if not manifest["spec_passed"]:
+        click.echo(f"spec not met: {manifest['model'] or 'the model'} stays a candidate", err=True)
+        sys.exit(1)
+
+
 # -------------------------------------------------------------------------------------- score
 @main.command("score")
 @click.argument("cases", type=click.Path(dir_okay=False))

@@ -76,10 +76,24 @@ class SweepConfig:
 
 
 @dataclass
+class ShipConfig:
+    """`ftpack ship`: the whole pipeline; data and training come from their own sections."""
+
+    name: str = "taskapi"  # the Ollama model: NAME:candidate, promoted to NAME:latest on a pass
+    quant: str = "q4_k_m"
+    structured: bool = False  # benchmark with the JSON Schema as Ollama's `format`
+    compare_f16: bool = True  # benchmark the f16 GGUF too (quantization cost)
+    bench_limit: int = 0  # 0: every test case
+    spec: str | None = None  # YAML spec file; default: the capstone spec
+    host: str | None = None  # Ollama address; default OLLAMA_HOST or 127.0.0.1:11434
+
+
+@dataclass
 class FtpackConfig:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    ship: ShipConfig = field(default_factory=ShipConfig)
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:

@@ -9,6 +9,7 @@ from ftpack.config import TrainConfig
 from ftpack.errors import FtpackError
 from ftpack.train import choose_backend, overfitting, train
 from models import tiny_config
+from tests_helpers import CrashAfterSave
 
 CONVERSATION = [
     {"role": "system", "content": "You are a Task API assistant. Today is 2026-11-21 (Saturday)."},
@@ -99,20 +100,6 @@ def test_tiny_training_learns_and_writes_the_run(tiny_run):
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((run / "metrics.json").read_text())["train"]["val_loss"] == metrics["val_loss"]
     assert "<|im_start|>" in (run / "chat_template.jinja").read_text()
-
-
-class CrashAfterSave:
-    """Simulates a killed process right after the checkpoint at `step` is written."""
-
-    def __init__(self, step):
-        self.step = step
-
-    def __getattr__(self, name):  # every other TrainerCallback event: do nothing
-        return lambda *args, **kwargs: None
-
-    def on_save(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            raise KeyboardInterrupt("simulated kill")
 
 
 def test_resume_continues_to_the_same_end(tiny_run, tiny_model, tiny_data, tmp_path):

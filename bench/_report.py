@@ -1,0 +1,27 @@
+"""Writes a benchmark's figures as bench/reports/NAME.json and NAME.md (a two-column table)."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+REPORTS = Path(__file__).resolve().parent / "reports"
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, python {sys.version.split()[0]}"
+
+
+def write_report(name: str, title: str, figures: dict[str, Any], out: Path = REPORTS) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    figures = {**figures, "machine": machine()}
+    (out / f"{name}.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
+    lines = [f"# {title}", "", "| figure | value |", "| --- | --- |"]
+    lines += [f"| {k} | {json.dumps(v) if isinstance(v, (dict, list)) else v} |" for k, v in figures.items()]
+    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))

@@ -1,0 +1,55 @@
+"""The whole default `ftpack ship` on this machine, with per-stage timings.
+
+    python bench/ship_bench.py [--run-dir runs/ship-bench] [--config ship.yaml]
+
+Runs the pipeline from scratch (`--from data`) and writes bench/reports/ship.{json,md}: seconds per
+stage and in total (target: <= 20 min on 2 cores), val loss, accuracy, latency, spec verdicts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+
+from _report import REPORTS, write_report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", default="runs/ship-bench")
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--name", default="taskapi-bench")
+    args = parser.parse_args()
+
+    from ftpack.config import load_config
+    from ftpack.ship import Ship
+
+    cfg = load_config(args.config, [f"train.run_dir={args.run_dir}", f"ship.name={args.name}"])
+    started = time.perf_counter()
+    manifest = Ship(cfg, force_from="data").run()
+    bench = manifest["metrics"]["bench"]
+    figures = {"total_seconds": round(time.perf_counter() - started, 1), "target_seconds": 1200,
+               "stage_seconds": manifest["stage_seconds"], "base_model": cfg.train.base_model,
+               "val_loss": manifest["metrics"]["train"]["val_loss"], "engine": bench["engine"],
+               "task_creation_accuracy": bench["accuracy"]["task_creation_accuracy"],
+               "all_operations_accuracy": bench["accuracy"]["all_operations_accuracy"],
+               "latency_p50_ms": bench["latency"]["wall_ms"]["p50"], "latency_p95_ms": bench["latency"]["wall_ms"]["p95"],
+               "spec": {v["criterion"]: v["passed"] for v in bench["spec"]["criteria"]},
+               "q4_gguf_mib": round(manifest["artefacts"]["gguf"]["bytes"] / 2**20, 1),
+               "train_tokens_per_second": manifest["metrics"]["train"]["tokens_per_second"],
+               "train_peak_rss_mb": manifest["metrics"]["train"]["peak_rss_mb"],
+               "export_seconds": manifest["metrics"]["export"]["seconds"]}
+    if "quantization" in bench:
+        figures["quantization"] = bench["quantization"]
+    write_report("ship", "ftpack ship on the default", figures, REPORTS)
+    # The shipped model's own benchmark report, kept beside the figures.
+    target = REPORTS / "default-model"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("report.md", "report.json", "latency.png", "accuracy.png"):
+        shutil.copy2(Path(args.run_dir) / "bench" / name, target / name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""`ftpack ship` end to end on the tiny model: every stage, the spec gate, the stage cache, resume."""
+
+import json
+
+import pytest
+
+from ftpack.config import load_config
+from ftpack.ship import Ship, summary
+
+
+def tiny_ship_config(tmp_path, tiny_model, ollama_url):
+    return load_config(None, [
+        f"data.out_dir={tmp_path / 'data'}", "data.n_train=32", "data.n_val=8", "data.n_test=6",
+        f"train.train_file={tmp_path / 'data' / 'train.jsonl'}", f"train.val_file={tmp_path / 'data' / 'val.jsonl'}",
+        f"train.base_model={tiny_model}", f"train.run_dir={tmp_path / 'runs' / 'tiny'}", "train.max_steps=8",
+        "train.batch_size=4", "train.grad_accum=1", "train.learning_rate=0.01", "train.eval_steps=4", "train.save_steps=2",
+        "ship.name=ftpack-test-ship", f"ship.host={ollama_url}", "ship.compare_f16=false",
+    ])
+
+
+@pytest.mark.ollama
+def test_ship_end_to_end_then_noop_then_resume(tmp_path, tiny_model, ollama_url, monkeypatch):
+    import ftpack.train as train_module
+    from tests_helpers import CrashAfterSave
+
+    cfg = tiny_ship_config(tmp_path, tiny_model, ollama_url)
+    real_train = train_module.train
+    calls = []
+
+    def crashing_train(config, **kwargs):  # the first training is "killed" after checkpoint 4
+        calls.append(kwargs)
+        if len(calls) == 1:
+            kwargs["extra_callbacks"] = [CrashAfterSave(4)]
+        return real_train(config, **kwargs)
+
+    monkeypatch.setattr(train_module, "train", crashing_train)
+    with pytest.raises(KeyboardInterrupt):
+        Ship(cfg).run()
+    lines = []
+    manifest = Ship(cfg, log=lines.append).run()
+    assert calls[1] == {"resume": True}
+    assert "[train] resuming" in "\n".join(lines)
+    run_dir = tmp_path / "runs" / "tiny"
+    assert json.loads((run_dir / "metrics.json").read_text())["train"]["steps"] == 8
+    assert manifest["model"] == "ftpack-test-ship:candidate"
+    assert manifest["spec_passed"] is False and manifest["promoted"] is None  # the tiny model stays a candidate
+    for key in ("gguf", "gguf_f16", "merged", "adapter", "modelfile"):
+        assert key in manifest["artefacts"]
+    assert len(manifest["artefacts"]["gguf"]["sha256"]) == 64
+    assert "torch" in manifest["packages"] and "bench" in manifest["metrics"]
+    assert (run_dir / "run.json").is_file() and (run_dir / "bench" / "report.md").is_file()
+    text = "\n".join(summary(manifest))
+    assert "FAIL  task-creation accuracy > 0.9" in text and "ollama run ftpack-test-ship:candidate" in text
+
+    lines = []
+    Ship(cfg, log=lines.append).run()
+    assert all("skipped" in line for line in lines if line.startswith("[")), lines
+    assert len(calls) == 2  # no training on the no-op rerun
+
+    lines = []
+    Ship(cfg, force_from="bench", log=lines.append).run()
+    assert "[bench] running" in lines and "[export] up to date, skipped" in lines
