@@ -26,7 +26,7 @@ from ftpack.errors import FtpackError
 from ftpack.fsutil import atomic_path, write_text_atomic
 from ftpack.ollama_host import base_url, server_version
 from ftpack.score import Case, load_cases, score
-from ftpack.train import load_run_config, read_metrics, update_metrics
+from ftpack.rundir import load_run_config, read_metrics, update_metrics
 
 # A Task API reply is < 100 tokens; the cap keeps a looping model from running to the context end.
 MAX_REPLY_TOKENS = 192

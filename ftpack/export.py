@@ -24,7 +24,7 @@ from typing import Any
 from ftpack import llamacpp, taskapi
 from ftpack.errors import FtpackError
 from ftpack.fsutil import atomic_path
-from ftpack.train import load_run_base_model, load_run_config, update_metrics
+from ftpack.rundir import load_run_base_model, load_run_config, update_metrics
 
 FORMATS = ("adapter", "merged", "gguf")
 QUANTS = {"q4_k_m": 15, "q5_k_m": 17, "q8_0": 7, "f16": 1}  # llama_ftype values (llama.h)

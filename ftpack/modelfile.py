@@ -22,7 +22,7 @@ from typing import Any
 from ftpack import taskapi
 from ftpack.errors import FtpackError
 from ftpack.fsutil import write_text_atomic
-from ftpack.train import load_run_base_model, load_run_config, read_metrics
+from ftpack.rundir import load_run_base_model, load_run_config, read_metrics
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "modelfiles" / "templates"
 FAMILY_STOPS = {"chatml": ["<|im_end|>"], "llama3": ["<|eot_id|>"], "gemma": ["<end_of_turn>"],

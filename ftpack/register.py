@@ -23,7 +23,7 @@ from ftpack import taskapi
 from ftpack.errors import FtpackError
 from ftpack.modelfile import ModelfileSpec, build_spec
 from ftpack.ollama_host import base_url, server_version
-from ftpack.train import read_metrics, update_metrics
+from ftpack.rundir import read_metrics, update_metrics
 
 MIN_OLLAMA = (0, 5, 5)  # /api/create with files, template, system, parameters
 PARITY_CONVERSATIONS = [

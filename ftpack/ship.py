@@ -22,7 +22,7 @@ from typing import Any, Callable
 from ftpack.config import FtpackConfig
 from ftpack.errors import FtpackError
 from ftpack.fsutil import write_text_atomic
-from ftpack.train import read_metrics
+from ftpack.rundir import read_metrics
 
 STAGES = ("data", "train", "export", "modelfile", "register", "bench", "promote")
 PACKAGES = ("ftpack", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "llama-cpp-python",

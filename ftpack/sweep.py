@@ -17,7 +17,8 @@ from typing import Any
 from ftpack.config import SweepConfig, TrainConfig
 from ftpack.errors import FtpackError
 from ftpack.fsutil import write_text_atomic
-from ftpack.train import read_metrics, train
+from ftpack.rundir import read_metrics
+from ftpack.train import train
 
 
 def grid(base: TrainConfig, grid_cfg: SweepConfig, root: Path) -> list[tuple[str, TrainConfig]]:

@@ -32,39 +32,14 @@ from typing import Any, Iterable
 
 from ftpack import base_model as base_models
 from ftpack.chat_format import end_of_turn_tokens, tokenize
-from ftpack.config import TrainConfig, section_from_dict
+from ftpack.config import TrainConfig
 from ftpack.data.validate import load_chat_rows
 from ftpack.errors import FtpackError
 from ftpack.fsutil import atomic_path, write_text_atomic
+from ftpack.rundir import load_run_config, update_metrics
 
 BACKENDS = ("auto", "unsloth", "trl")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-
-
-# ----------------------------------------------------------------------------------- run files
-def read_metrics(run_dir: str | Path) -> dict[str, Any]:
-    path = Path(run_dir) / "metrics.json"
-    return json.loads(path.read_text("utf-8")) if path.is_file() else {}
-
-
-def update_metrics(run_dir: str | Path, section: str, values: dict[str, Any]) -> None:
-    metrics = read_metrics(run_dir)
-    metrics[section] = values
-    write_text_atomic(Path(run_dir) / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-
-
-def load_run_config(run_dir: str | Path) -> TrainConfig:
-    path = Path(run_dir) / "train_config.json"
-    if not path.is_file():
-        raise FtpackError(f"{run_dir} is not a training run (no train_config.json): run `ftpack train` first")
-    return section_from_dict(TrainConfig, json.loads(path.read_text("utf-8")), str(path))
-
-
-def load_run_base_model(run_dir: str | Path) -> base_models.BaseModel:
-    path = Path(run_dir) / "base_model.json"
-    if not path.is_file():
-        raise FtpackError(f"{run_dir} has no base_model.json: it is not a finished `ftpack train` run")
-    return base_models.BaseModel.from_json(path.read_text("utf-8"))
 
 
 # ------------------------------------------------------------------------------- choices

@@ -1,6 +1,5 @@
 """Registration in a real Ollama (the CI harness or a local server); skipped without one."""
 
-import json
 import os
 import shutil
 import subprocess
