@@ -297,7 +297,7 @@ def measure(engine: Engine, cases: list[Case], concurrency: int) -> dict[str, An
         "latency": latency_summary([r.timing for r in replies]),
         "cold_start": asdict(cold.timing),
         "sequential_requests_per_second": round(len(cases) / seconds, 2),
-        "accuracy": {k: v for k, v in metrics.items()},
+        "accuracy": metrics,
         "requests": [{"id": c.id, "request": c.request, "reply": r.text, **asdict(r.timing), "correct": res.correct}
                      for c, r, res in zip(cases, replies, results)],
     }

@@ -77,11 +77,10 @@ def upload(client: Any, host: str | None, path: str, sha256: str | None = None) 
 def create(client: Any, model: str, spec: ModelfileSpec, digests: dict[str, str]) -> None:
     import ollama
 
-    license_ = spec.license
     try:
         client.create(model=model, files={Path(spec.gguf).name: digests["model"]},
                       adapters={Path(spec.adapter).name: digests["adapter"]} if spec.adapter else None,
-                      template=spec.template, system=spec.system, license=license_,
+                      template=spec.template, system=spec.system, license=spec.license,
                       parameters={"stop": spec.stop, **spec.parameters})
     except ollama.ResponseError as exc:
         raise FtpackError(f"Ollama refused to create {model}: {exc.error}") from None
