@@ -14,6 +14,7 @@ request in llama.cpp. Sizes, times and sha256s go to RUN_DIR/metrics.json["expor
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import shutil
@@ -29,7 +30,7 @@ from ftpack.rundir import load_run_base_model, load_run_config, update_metrics
 FORMATS = ("adapter", "merged", "gguf")
 QUANTS = {"q4_k_m": 15, "q5_k_m": 17, "q8_0": 7, "f16": 1}  # llama_ftype values (llama.h)
 PARITY_CONVERSATIONS = [
-    [{"role": "system", "content": taskapi.system_prompt(__import__("datetime").date(2026, 11, 21))},
+    [{"role": "system", "content": taskapi.system_prompt(dt.date(2026, 11, 21))},
      {"role": "user", "content": "remind me to call the plumber tomorrow, urgent"}],
     [{"role": "user", "content": "delete task 3"},
      {"role": "assistant", "content": '{"action":"delete_task","task_id":3}'},
@@ -163,8 +164,6 @@ def without_auto_bos(prompt: str, tokenizer: Any, gguf: Path) -> str:
 
 def smoke_test(path: Path, tokenizer: Any, stop: list[str]) -> dict[str, Any]:
     """Load the GGUF in llama.cpp and answer one test request with the training template."""
-    import datetime as dt
-
     import llama_cpp
 
     conversation = [{"role": "system", "content": taskapi.system_prompt(dt.date(2026, 11, 21))},

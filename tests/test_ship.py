@@ -60,3 +60,13 @@ def test_ship_end_to_end_then_noop_then_resume(tmp_path, tiny_model, ollama_url,
     lines = []
     Ship(cfg, force_from="bench", log=lines.append).run()
     assert "[bench] running" in lines and "[export] up to date, skipped" in lines
+
+
+def test_ship_without_ollama_benchmarks_in_llamacpp(tmp_path, tiny_model):
+    cfg = tiny_ship_config(tmp_path, tiny_model, "127.0.0.1:9")  # nothing listens there
+    lines = []
+    manifest = Ship(cfg, log=lines.append).run()
+    assert manifest["model"] is None and manifest["promoted"] is None
+    assert any("registration skipped" in line and "ftpack register" in line for line in lines)
+    assert manifest["metrics"]["bench"]["engine"] == "llama.cpp (embedded)"
+    assert "register later: ftpack register" in "\n".join(summary(manifest))
