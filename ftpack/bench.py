@@ -122,12 +122,13 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool) -> Engine:
     import llama_cpp
     from transformers import AutoTokenizer
 
-    from ftpack.export import without_auto_bos
+    from ftpack.export import bos_to_strip
 
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "adapter")
     tokenizer.chat_template = (run_dir / "chat_template.jinja").read_text("utf-8")
     stop = read_metrics(run_dir)["train"]["stop_tokens"]
     n_ctx = max(512, load_run_config(run_dir).max_length + 128)
+    strip = bos_to_strip(tokenizer, gguf)  # once, not per request: it maps the whole GGUF
     grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(taskapi.json_schema()), verbose=False) if structured else None
     state: dict[str, Any] = {"llm": None}
 
@@ -142,7 +143,7 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool) -> Engine:
         llm = model()
         load_ms = 0.0 if loaded_before else (time.perf_counter() - started) * 1000
         prompt = tokenizer.apply_chat_template(messages_for(case), tokenize=False, add_generation_prompt=True)
-        prompt = without_auto_bos(prompt, tokenizer, gguf)
+        prompt = prompt.removeprefix(strip)
         first, parts, usage_tokens = None, [], 0
         for chunk in llm.create_completion(prompt, max_tokens=MAX_REPLY_TOKENS, temperature=0.0, stop=stop, stream=True, grammar=grammar):
             text = chunk["choices"][0]["text"]
@@ -270,14 +271,15 @@ def pick_engine(run_dir: Path, metrics: dict[str, Any], model: str | None, host:
     if engine_name in ("auto", "ollama"):
         try:
             server_version(host)
+        except FtpackError as exc:
+            if engine_name == "ollama":
+                raise
+            print(f"ftpack: {exc}; benchmarking in embedded llama.cpp instead", flush=True)
+        else:
             if not (model or registered):
                 raise FtpackError(f"{run_dir} is not registered in Ollama: run `ftpack register {run_dir} --name NAME` "
                                   "or pass --model NAME:TAG")
             return ollama_engine(model or registered, host, structured)
-        except FtpackError as exc:
-            if engine_name == "ollama" or "no Ollama answering" not in str(exc):
-                raise
-            print(f"ftpack: {exc}; benchmarking in embedded llama.cpp instead", flush=True)
     gguf = metrics.get("export", {}).get("gguf", {}).get("path")
     if not gguf or not Path(gguf).is_file():
         raise FtpackError(f"{run_dir} has no GGUF to run in llama.cpp: run `ftpack export {run_dir}`")

@@ -154,12 +154,10 @@ def quantize(source: Path, out: Path, quant: str) -> None:
             raise FtpackError(f"llama_model_quantize to {quant} failed (status {status}) for {source}")
 
 
-def without_auto_bos(prompt: str, tokenizer: Any, gguf: Path) -> str:
-    """A rendered prompt for llama.cpp: drop the template's BOS text when llama.cpp adds BOS itself."""
-    bos = tokenizer.bos_token
-    if bos and prompt.startswith(bos) and gguf_metadata(gguf).get("add_bos_token"):
-        return prompt[len(bos):]
-    return prompt
+def bos_to_strip(tokenizer: Any, gguf: Path) -> str:
+    """BOS text to drop from a rendered prompt for llama.cpp when the GGUF makes it add BOS itself."""
+    bos = tokenizer.bos_token or ""
+    return bos if bos and gguf_metadata(gguf).get("add_bos_token") else ""
 
 
 def smoke_test(path: Path, tokenizer: Any, stop: list[str]) -> dict[str, Any]:
@@ -169,7 +167,7 @@ def smoke_test(path: Path, tokenizer: Any, stop: list[str]) -> dict[str, Any]:
     conversation = [{"role": "system", "content": taskapi.system_prompt(dt.date(2026, 11, 21))},
                     {"role": "user", "content": "remind me to call mom tomorrow"}]
     prompt = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-    prompt = without_auto_bos(prompt, tokenizer, path)
+    prompt = prompt.removeprefix(bos_to_strip(tokenizer, path))
     started = time.perf_counter()
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=512, verbose=False, seed=0)
     try:

@@ -95,13 +95,14 @@ def parity(client: Any, model: str, tokenizer: Any, gguf: Path) -> list[dict[str
     when it differs from Ollama's count of the very same text, Ollama's tokenizer (not the
     template) disagrees with the one used in training.
     """
-    from ftpack.export import without_auto_bos
+    from ftpack.export import bos_to_strip
 
+    strip = bos_to_strip(tokenizer, gguf)  # read once: it maps the whole GGUF
     results = []
     for i, conversation in enumerate(PARITY_CONVERSATIONS, 1):
         text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
         hf_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-        raw_prompt = without_auto_bos(text, tokenizer, gguf)
+        raw_prompt = text.removeprefix(strip)
         for attempt in range(2):  # the harness build is not bit-for-bit deterministic: one retry
             chat = client.chat(model=model, messages=conversation, options=PARITY_OPTIONS)
             raw = client.generate(model=model, prompt=raw_prompt, raw=True, options=PARITY_OPTIONS)
