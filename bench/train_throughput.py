@@ -39,6 +39,7 @@ def main() -> None:
         "steps": metrics["steps"],
         "effective_batch": cfg.batch_size * cfg.grad_accum,
         "lora_r": cfg.lora_r,
+        "activation_checkpointing": metrics["activation_checkpointing"],
         "backend": metrics["backend"],
         "device": metrics["device"],
         "threads": torch.get_num_threads(),

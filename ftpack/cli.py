@@ -15,6 +15,9 @@ import click
 from ftpack import __version__
 from ftpack.config import FtpackConfig, apply, load_config
 from ftpack.errors import FtpackError
+from ftpack.export import QUANTS  # a light module: its heavy imports happen inside the stage
+
+QUANT_NAMES = list(QUANTS)
 
 
 class FtpackGroup(click.Group):
@@ -207,19 +210,22 @@ def setup_command() -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--format", "formats", default="adapter,merged,gguf", show_default=True,
               help="Comma-separated: adapter, merged, gguf.")
-@click.option("--quant", type=click.Choice(["q4_k_m", "q5_k_m", "q8_0", "f16"]), default="q4_k_m", show_default=True,
-              help="GGUF quantization (llama.cpp's quantizer).")
+@click.option("--quant", type=click.Choice(QUANT_NAMES), default="q4_k_m", show_default=True,
+              help="GGUF quantization that later stages serve (llama.cpp's quantizer).")
+@click.option("--also-quant", "extra_quants", type=click.Choice(QUANT_NAMES), multiple=True,
+              help="Another quantization to write beside it (repeatable).")
 @click.option("--dtype", type=click.Choice(["fp16", "bf16"]), default="fp16", show_default=True,
               help="Merged model dtype.")
-def export_command(run_dir, formats, quant, dtype) -> None:
+def export_command(run_dir, formats, quant, extra_quants, dtype) -> None:
     """Stage 3: export RUN_DIR as adapter, merged 16-bit model, and GGUF (f16 + quantized)."""
     from ftpack.export import export
 
-    result = export(run_dir, [f.strip() for f in formats.split(",") if f.strip()], quant, dtype)
-    for key in ("adapter", "merged", "gguf_f16", "gguf", "adapter_gguf", "base_gguf"):
-        if key in result:
-            item = result[key]
-            click.echo(f"{key}: {item['path']}  {item['bytes'] / 2**20:.1f} MiB")
+    result = export(run_dir, [f.strip() for f in formats.split(",") if f.strip()], quant, dtype, extra_quants)
+    for key, item in result.items():
+        if isinstance(item, dict) and "path" in item:
+            types = item.get("tensor_types")
+            click.echo(f"{key}: {item['path']}  {item['bytes'] / 2**20:.1f} MiB"
+                       + (f"  (tensors: {', '.join(f'{n} {t}' for t, n in types.items())})" if types else ""))
     if "gguf" in result:
         click.echo(f"llama.cpp test reply: {result['gguf']['smoke_test']['reply'].strip()}")
     click.echo(f"export took {result['seconds']} s")

@@ -58,6 +58,9 @@ class TrainConfig:
     max_length: int = 256
     load_in_4bit: bool = True  # QLoRA; Unsloth backend only
     precision: str = "auto"  # auto (bf16 > fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
+    # Recompute activations in the backward pass: None = on with CUDA (it is what lets big models
+    # fit), off on CPU, where activations are small and recomputing them only costs time.
+    activation_checkpointing: bool | None = None
     seed: int = 42
     logging_steps: int = 5
     eval_steps: int = 0  # 0: about six evaluations per run
@@ -80,7 +83,8 @@ class ShipConfig:
     """`ftpack ship`: the whole pipeline; data and training come from their own sections."""
 
     name: str = "taskapi"  # the Ollama model: NAME:candidate, promoted to NAME:latest on a pass
-    quant: str = "q4_k_m"
+    quant: str = "q4_k_m"  # the GGUF that is registered and benchmarked
+    extra_quants: list[str] = field(default_factory=list)  # also exported, e.g. q4_k_m beside a served q4_0
     structured: bool = False  # benchmark with the JSON Schema as Ollama's `format`
     compare_f16: bool = True  # benchmark the f16 GGUF too (quantization cost)
     bench_limit: int = 0  # 0: every test case

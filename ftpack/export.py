@@ -4,6 +4,7 @@
   RUN_DIR/export/merged/              base + LoRA merged, fp16 (or bf16) safetensors + tokenizer
   RUN_DIR/export/model-f16.gguf       llama.cpp's convert_hf_to_gguf.py of merged/
   RUN_DIR/export/model-<quant>.gguf   llama-cpp-python's llama_model_quantize of the f16 GGUF
+                                      (one per quantization asked for; the first is the one served)
   RUN_DIR/export/adapter-f16.gguf     llama.cpp's convert_lora_to_gguf.py (for Ollama's ADAPTER)
   RUN_DIR/export/base-f16.gguf        the base model as GGUF, the FROM for that adapter
 
@@ -20,7 +21,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ftpack import llamacpp, taskapi
 from ftpack.errors import FtpackError
@@ -28,7 +29,7 @@ from ftpack.fsutil import atomic_path
 from ftpack.rundir import load_run_base_model, load_run_config, update_metrics
 
 FORMATS = ("adapter", "merged", "gguf")
-QUANTS = {"q4_k_m": 15, "q5_k_m": 17, "q8_0": 7, "f16": 1}  # llama_ftype values (llama.h)
+QUANTS = {"q4_k_m": 15, "q4_0": 2, "q5_k_m": 17, "q8_0": 7, "f16": 1}  # llama_ftype values (llama.h)
 PARITY_CONVERSATIONS = [
     [{"role": "system", "content": taskapi.system_prompt(dt.date(2026, 11, 21))},
      {"role": "user", "content": "remind me to call the plumber tomorrow, urgent"}],
@@ -111,6 +112,17 @@ def gguf_metadata(path: Path) -> dict[str, Any]:
             "bos_token_id": value("tokenizer.ggml.bos_token_id"), "add_bos_token": value("tokenizer.ggml.add_bos_token")}
 
 
+def tensor_types(path: Path) -> dict[str, int]:
+    """How many tensors of each ggml type: K-quants fall back to other types for rows whose length
+    is not a multiple of 256 (SmolLM2-135M's 576), so the file name alone does not say what is in it."""
+    from gguf import GGUFReader
+
+    counts: dict[str, int] = {}
+    for tensor in GGUFReader(path).tensors:
+        counts[tensor.tensor_type.name] = counts.get(tensor.tensor_type.name, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
 def check_gguf_tokenizer(path: Path, tokenizer: Any, chat_template: str) -> dict[str, Any]:
     """The GGUF must carry the training template and eos, and tokenize like the HF tokenizer."""
     import llama_cpp
@@ -183,13 +195,16 @@ def _file_record(path: Path, seconds: float) -> dict[str, Any]:
     return {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256(path), "seconds": round(seconds, 1)}
 
 
-def export(run_dir: str | Path, formats: list[str], quant: str = "q4_k_m", dtype: str = "fp16") -> dict[str, Any]:
+def export(run_dir: str | Path, formats: list[str], quant: str = "q4_k_m", dtype: str = "fp16",
+           extra_quants: Sequence[str] = ()) -> dict[str, Any]:
+    """Export RUN_DIR; `quant` is the GGUF that later stages serve, `extra_quants` are written beside it."""
     run_dir = Path(run_dir)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise FtpackError(f"unknown export format {', '.join(unknown) or '(none)'}: use any of {', '.join(FORMATS)}")
-    if quant not in QUANTS:
-        raise FtpackError(f"unknown quantization {quant!r}: use one of {', '.join(QUANTS)}")
+    for name in (quant, *extra_quants):
+        if name not in QUANTS:
+            raise FtpackError(f"unknown quantization {name!r}: use one of {', '.join(QUANTS)}")
     if dtype not in ("fp16", "bf16"):
         raise FtpackError(f"unknown merged dtype {dtype!r}: use fp16 or bf16")
     check_run(run_dir)
@@ -214,7 +229,7 @@ def export(run_dir: str | Path, formats: list[str], quant: str = "q4_k_m", dtype
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "adapter")
     tokenizer.chat_template = chat_template
     stop = json.loads((run_dir / "metrics.json").read_text("utf-8"))["train"]["stop_tokens"]
-    result: dict[str, Any] = {"formats": formats, "quant": quant}
+    result: dict[str, Any] = {"formats": formats, "quant": quant, "extra_quants": list(extra_quants)}
     total_start = time.perf_counter()
 
     if "adapter" in formats:
@@ -233,14 +248,17 @@ def export(run_dir: str | Path, formats: list[str], quant: str = "q4_k_m", dtype
         convert_to_gguf(out_dir / "merged", f16)
         result["gguf_f16"] = _file_record(f16, time.perf_counter() - started)
         result["gguf_f16"]["metadata"] = check_gguf_tokenizer(f16, tokenizer, chat_template)
-        if quant != "f16":
-            quantized = out_dir / f"model-{quant}.gguf"
-            started = time.perf_counter()
-            quantize(f16, quantized, quant)
-            result["gguf"] = _file_record(quantized, time.perf_counter() - started)
-            check_gguf_tokenizer(quantized, tokenizer, chat_template)
-        else:
-            result["gguf"] = result["gguf_f16"]
+        for name in dict.fromkeys((quant, *extra_quants)):
+            if name == "f16":
+                record = result["gguf_f16"]
+            else:
+                quantized = out_dir / f"model-{name}.gguf"
+                started = time.perf_counter()
+                quantize(f16, quantized, name)
+                record = _file_record(quantized, time.perf_counter() - started)
+                record["tensor_types"] = tensor_types(quantized)
+                check_gguf_tokenizer(quantized, tokenizer, chat_template)
+            result["gguf" if name == quant else f"gguf_{name}"] = record
         result["gguf"]["smoke_test"] = smoke_test(Path(result["gguf"]["path"]), tokenizer, stop)
         # The LoRA as GGUF, for Ollama's ADAPTER on top of the base model's GGUF.
         started = time.perf_counter()

@@ -91,9 +91,10 @@ class Ship:
         from ftpack.export import export
         from ftpack.modelfile import write_modelfile
 
-        export_key = digest(train_key, ship_cfg.quant)
+        export_key = digest(train_key, ship_cfg.quant, *ship_cfg.extra_quants)
         self.stage("export", export_key, self._export_done,
-                   lambda: _summary_of_export(export(self.run_dir, ["adapter", "merged", "gguf"], ship_cfg.quant)))
+                   lambda: _summary_of_export(export(self.run_dir, ["adapter", "merged", "gguf"], ship_cfg.quant,
+                                                     extra_quants=ship_cfg.extra_quants)))
 
         modelfile_key = digest(export_key)
         modelfile_path = self.stage("modelfile", modelfile_key, lambda: True,
@@ -174,9 +175,9 @@ class Ship:
         metrics = read_metrics(self.run_dir)
         artefacts = {}
         export = metrics.get("export", {})
-        for key in ("gguf", "gguf_f16", "adapter_gguf", "base_gguf"):
-            if key in export:
-                artefacts[key] = {"path": export[key]["path"], "bytes": export[key]["bytes"], "sha256": export[key]["sha256"]}
+        for key, item in export.items():
+            if isinstance(item, dict) and "sha256" in item:
+                artefacts[key] = {"path": item["path"], "bytes": item["bytes"], "sha256": item["sha256"]}
         for folder in ("adapter", "merged"):
             if folder in export:
                 path = Path(export[folder]["path"])
@@ -219,7 +220,7 @@ def summary(manifest: dict[str, Any]) -> list[str]:
     lines = [
         f"model: {manifest['model'] or '(not registered: no Ollama reachable)'}"
         + (f" -> promoted to {manifest['promoted']}" if manifest["promoted"] else ""),
-        f"sizes: q4 GGUF {sizes.get('gguf', {}).get('bytes', 0) / 2**20:.1f} MiB, merged "
+        f"sizes: {manifest['config']['ship']['quant']} GGUF {sizes.get('gguf', {}).get('bytes', 0) / 2**20:.1f} MiB, merged "
         f"{sizes.get('merged', {}).get('bytes', 0) / 2**20:.1f} MiB, adapter {sizes.get('adapter', {}).get('bytes', 0) / 2**20:.1f} MiB",
         f"val loss: {metrics.get('train', {}).get('val_loss')}",
         f"task-creation accuracy: {acc.get('task_creation_accuracy')}, all operations: {acc.get('all_operations_accuracy')}, "

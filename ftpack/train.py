@@ -124,7 +124,7 @@ def load_unsloth(base_path: str, cfg: TrainConfig, precision: str):
         dtype={"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision])
     model = FastLanguageModel.get_peft_model(
         model, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.target_modules, bias="none", use_gradient_checkpointing="unsloth",
+        target_modules=cfg.target_modules, bias="none", use_gradient_checkpointing="unsloth" if cfg.activation_checkpointing is not False else False,
         random_state=cfg.seed)
     return model, tokenizer
 
@@ -311,6 +311,8 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     if cfg.early_stopping_patience and save_steps % eval_steps:
         raise FtpackError(f"early stopping needs save_steps ({save_steps}) to be a multiple of eval_steps ({eval_steps})")
 
+    checkpointing = cuda if cfg.activation_checkpointing is None else cfg.activation_checkpointing
+
     import datasets
     from trl import SFTConfig, SFTTrainer
 
@@ -330,6 +332,7 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
         seed=cfg.seed, data_seed=cfg.seed, bf16=precision == "bf16", fp16=precision == "fp16",
         use_cpu=not cuda, optim="adamw_8bit" if backend == "unsloth" else "adamw_torch",
         max_length=cfg.max_length, packing=False, report_to="none", dataloader_num_workers=0,
+        activation_checkpointing=checkpointing,
         # Batches of similar lengths waste less compute on padding (~20 % here on CPU).
         train_sampling_strategy="group_by_length",
     )
@@ -371,6 +374,7 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     metrics = {
         "backend": backend,
         "precision": precision,
+        "activation_checkpointing": checkpointing,
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "base_model": base.name,
         "train_rows": len(train_rows),

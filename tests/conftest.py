@@ -113,8 +113,8 @@ def tiny_run(tiny_model, tiny_data, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_export(tiny_run):
-    """The tiny run exported to every format (q4_K_M GGUF)."""
+    """The tiny run exported to every format (q4_K_M GGUF served, a q4_0 one beside it)."""
     from ftpack.export import export
 
     cfg, _ = tiny_run
-    return cfg.run_dir, export(cfg.run_dir, ["adapter", "merged", "gguf"], "q4_k_m")
+    return cfg.run_dir, export(cfg.run_dir, ["adapter", "merged", "gguf"], "q4_k_m", extra_quants=["q4_0"])

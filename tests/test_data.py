@@ -109,6 +109,12 @@ def test_generation_is_a_function_of_the_seed():
     assert generate(3, 20, 5, 5) == generate(3, 20, 5, 5)
 
 
+def test_more_training_rows_keep_the_held_out_splits():
+    small, large = generate(3, 20, 5, 5), generate(3, 60, 5, 5)
+    assert (small["test"], small["val"]) == (large["test"], large["val"])
+    assert large["train"][:20] == small["train"] and len(large["train"]) == 60
+
+
 BAD_ROWS = [
     ('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "{\\"action\\":\\"list_tasks\\"}"}]}', None),
     ('{"messages": [{"role": "user", "content": "hi"', "bad JSON"),

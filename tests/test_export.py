@@ -29,6 +29,16 @@ def test_every_format_is_written_and_checked(tiny_export, smollm2_tokenizer):
     assert not list(out.glob("*.partial")) and not list(out.glob(".*"))
 
 
+def test_extra_quantizations_are_written_beside_the_served_one(tiny_export):
+    run_dir, result = tiny_export
+    assert result["gguf"]["path"].endswith("model-q4_k_m.gguf")
+    extra = result["gguf_q4_0"]
+    assert Path(extra["path"]).read_bytes()[:4] == b"GGUF" and len(extra["sha256"]) == 64
+    assert extra["tensor_types"].get("Q4_0", 0) > 0
+    # The tiny model's rows (64) are no multiple of 256: llama.cpp's K-quants fall back to other types.
+    assert "Q4_K" not in result["gguf"]["tensor_types"]
+
+
 def test_q4_gguf_generates_with_the_same_tokens_as_hf(tiny_export, smollm2_tokenizer):
     import llama_cpp
 
