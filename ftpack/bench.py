@@ -236,7 +236,9 @@ def default_cases(run_dir: Path) -> Path:
 
 def bench(run_dir: str | Path, model: str | None = None, cases_file: str | None = None, host: str | None = None,
           engine_name: str = "auto", structured: bool = False, concurrency: int = 1, limit: int | None = None,
-          spec_file: str | None = None, compare_f16: bool = False, out_dir: str | Path | None = None) -> dict[str, Any]:
+          spec_file: str | None = None, compare_f16: bool = False, out_dir: str | Path | None = None,
+          engine_note: str | None = None) -> dict[str, Any]:
+    """Benchmark a run; engine_note says in the reports why llama.cpp ran (default: from engine_name)."""
     run_dir = Path(run_dir)
     metrics = read_metrics(run_dir)
     if "train" not in metrics:
@@ -256,6 +258,9 @@ def bench(run_dir: str | Path, model: str | None = None, cases_file: str | None 
     report["spec"] = {"criteria": judge(spec, figures)}
     report["spec"]["passed"] = all(v["passed"] for v in report["spec"]["criteria"])
     report["run_dir"] = str(run_dir)
+    if report["engine"] != "ollama":
+        report["engine_note"] = engine_note or ("asked for with --engine" if engine_name == "llama.cpp"
+                                                else "no Ollama was reachable")
     report["cases_file"] = str(cases_file or default_cases(run_dir))
     report["date"] = dt.datetime.now().isoformat(timespec="seconds")
     write_reports(Path(out_dir) if out_dir else run_dir / "bench", report)
@@ -367,7 +372,7 @@ def markdown(report: dict[str, Any]) -> str:
     lat, acc = report["latency"], report["accuracy"]
     lines = [f"# Benchmark: {report['model']}", "",
              f"Engine: **{report['engine']}**" + (f" {report.get('ollama_version')} at {report.get('host')}"
-                                                  if report["engine"] == "ollama" else " (no Ollama was reachable)"),
+                                                  if report["engine"] == "ollama" else f" ({report.get('engine_note')})"),
              f"Cases: {report['n_cases']} from `{report['cases_file']}`; structured output: "
              f"{'on' if report.get('structured_output') else 'off'}; date {report['date']}", "",
              "## Spec", "", "| criterion | value | result |", "| --- | --- | --- |"]

@@ -49,7 +49,8 @@ class Ship:
         self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
         self.force_from = force_from
         self.log = log
-        self.timings: dict[str, float] = {}
+        self.timings: dict[str, float] = {}  # what each stage's current output took to build
+        self.skipped: list[str] = []  # stages this invocation found up to date
 
     def forced(self, stage: str) -> bool:
         return self.force_from is not None and STAGES.index(stage) >= STAGES.index(self.force_from)
@@ -58,7 +59,8 @@ class Ship:
         record = self.state.get(name)
         if record and record["key"] == key and not self.forced(name) and outputs_exist():
             self.log(f"[{name}] up to date, skipped")
-            self.timings[name] = 0.0
+            self.timings[name] = record.get("seconds", 0.0)
+            self.skipped.append(name)
             return record.get("result")
         self.log(f"[{name}] running")
         started = time.perf_counter()
@@ -168,7 +170,8 @@ class Ship:
         engine = "ollama" if registered.get("model") else "llama.cpp"
         report = bench(self.run_dir, model=registered.get("model"), host=ship_cfg.host, engine_name=engine,
                        structured=ship_cfg.structured, limit=ship_cfg.bench_limit or None, spec_file=ship_cfg.spec,
-                       compare_f16=ship_cfg.compare_f16)
+                       compare_f16=ship_cfg.compare_f16,
+                       engine_note=None if registered.get("model") else "no Ollama was reachable")
         return {k: v for k, v in report.items() if k != "requests"}
 
     def _manifest(self, modelfile: str, registered: dict[str, Any], report: dict[str, Any], promoted: str | None) -> dict[str, Any]:
@@ -198,6 +201,7 @@ class Ship:
             "artefacts": artefacts,
             "metrics": metrics,
             "stage_seconds": self.timings,
+            "skipped_stages": self.skipped,
             "model": registered.get("model"),
             "promoted": promoted,
             "spec_passed": report["spec"]["passed"],
@@ -226,7 +230,8 @@ def summary(manifest: dict[str, Any]) -> list[str]:
         f"task-creation accuracy: {acc.get('task_creation_accuracy')}, all operations: {acc.get('all_operations_accuracy')}, "
         f"JSON valid: {acc.get('json_valid_rate')}",
         f"latency via {bench.get('engine')}: p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms",
-        "stage seconds: " + ", ".join(f"{k} {v}" for k, v in manifest["stage_seconds"].items()),
+        "stage seconds: " + ", ".join(f"{k} {v}" + (" (earlier run)" if k in manifest.get("skipped_stages", []) else "")
+                                      for k, v in manifest["stage_seconds"].items()),
     ]
     for verdict in bench.get("spec", {}).get("criteria", []):
         lines.append(f"  {'PASS' if verdict['passed'] else 'FAIL'}  {verdict['criterion']}  (got {verdict['value']})")

@@ -1,6 +1,7 @@
 """`ftpack ship` end to end on the tiny model: every stage, the spec gate, the stage cache, resume."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -53,9 +54,13 @@ def test_ship_end_to_end_then_noop_then_resume(tmp_path, tiny_model, ollama_url,
     assert "FAIL  task-creation accuracy > 0.9" in text and "ollama run ftpack-test-ship:candidate" in text
 
     lines = []
-    Ship(cfg, log=lines.append).run()
+    rerun = Ship(cfg, log=lines.append).run()
     assert all("skipped" in line for line in lines if line.startswith("[")), lines
     assert len(calls) == 2  # no training on the no-op rerun
+    # The manifest keeps what each stage took when it ran, and says that this run skipped it.
+    assert rerun["stage_seconds"]["train"] == manifest["stage_seconds"]["train"] > 0
+    assert set(rerun["skipped_stages"]) >= {"data", "train", "export", "bench"}
+    assert "train" not in manifest["skipped_stages"]
 
     lines = []
     Ship(cfg, force_from="bench", log=lines.append).run()
@@ -69,4 +74,5 @@ def test_ship_without_ollama_benchmarks_in_llamacpp(tmp_path, tiny_model):
     assert manifest["model"] is None and manifest["promoted"] is None
     assert any("registration skipped" in line and "ftpack register" in line for line in lines)
     assert manifest["metrics"]["bench"]["engine"] == "llama.cpp (embedded)"
+    assert "no Ollama was reachable" in (Path(cfg.train.run_dir) / "bench" / "report.md").read_text()
     assert "register later: ftpack register" in "\n".join(summary(manifest))
