@@ -244,7 +244,8 @@ def bench(run_dir: str | Path, model: str | None = None, cases_file: str | None 
     if "train" not in metrics:
         raise FtpackError(f"{run_dir} is not a finished training run (no metrics.json train section)")
     spec = load_spec(spec_file)
-    cases = load_cases(cases_file or default_cases(run_dir))[: limit or None]
+    cases_path = Path(cases_file) if cases_file else default_cases(run_dir)
+    cases = load_cases(cases_path)[: limit or None]
     engine = pick_engine(run_dir, metrics, model, host, engine_name, structured)
     try:
         report = measure(engine, cases, concurrency)
@@ -261,7 +262,7 @@ def bench(run_dir: str | Path, model: str | None = None, cases_file: str | None 
     if report["engine"] != "ollama":
         report["engine_note"] = engine_note or ("asked for with --engine" if engine_name == "llama.cpp"
                                                 else "no Ollama was reachable")
-    report["cases_file"] = str(cases_file or default_cases(run_dir))
+    report["cases_file"] = str(cases_path)
     report["date"] = dt.datetime.now().isoformat(timespec="seconds")
     write_reports(Path(out_dir) if out_dir else run_dir / "bench", report)
     update_metrics(run_dir, "bench", {k: v for k, v in report.items() if k not in ("requests",)})

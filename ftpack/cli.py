@@ -15,7 +15,8 @@ import click
 from ftpack import __version__
 from ftpack.config import FtpackConfig, apply, load_config
 from ftpack.errors import FtpackError
-from ftpack.export import QUANTS  # a light module: its heavy imports happen inside the stage
+from ftpack.export import QUANTS  # light modules: their heavy imports happen inside the stages
+from ftpack.ship import STAGES
 
 QUANT_NAMES = list(QUANTS)
 
@@ -308,8 +309,7 @@ def bench_command(run_dir, model, cases_file, engine_name, structured, concurren
 
 # -------------------------------------------------------------------------------------- ship
 @main.command("ship")
-@click.option("--from", "force_from", type=click.Choice(["data", "train", "export", "modelfile", "register", "bench",
-                                                          "promote"]), default=None,
+@click.option("--from", "force_from", type=click.Choice(STAGES), default=None,
               help="Redo this stage and every later one, even if up to date.")
 @click.option("--name", "ship__name", default=None, help="Ollama model name (default taskapi).")
 @click.option("--run-dir", "train__run_dir", type=click.Path(file_okay=False), default=None,

@@ -98,7 +98,13 @@ def merge(base_path: str, adapter_dir: Path, out: Path, dtype_name: str, chat_te
 
 # ------------------------------------------------------------------------------- GGUF
 def gguf_metadata(path: Path) -> dict[str, Any]:
-    """Chat template and special token ids, read with llama.cpp's gguf-py reader."""
+    """Chat template, special token ids and tensor types, read with llama.cpp's gguf-py reader.
+
+    tensor_types counts tensors per ggml type: K-quants fall back to other types for rows whose
+    length is not a multiple of 256 (SmolLM2-135M's 576), so a file's name does not say what is in it.
+    """
+    from collections import Counter
+
     from gguf import GGUFReader
 
     reader = GGUFReader(path)
@@ -107,20 +113,11 @@ def gguf_metadata(path: Path) -> dict[str, Any]:
         field = reader.get_field(key)
         return None if field is None else field.contents()
 
+    types = Counter(tensor.tensor_type.name for tensor in reader.tensors)
     return {"architecture": value("general.architecture"), "chat_template": value("tokenizer.chat_template"),
             "eos_token_id": value("tokenizer.ggml.eos_token_id"), "eot_token_id": value("tokenizer.ggml.eot_token_id"),
-            "bos_token_id": value("tokenizer.ggml.bos_token_id"), "add_bos_token": value("tokenizer.ggml.add_bos_token")}
-
-
-def tensor_types(path: Path) -> dict[str, int]:
-    """How many tensors of each ggml type: K-quants fall back to other types for rows whose length
-    is not a multiple of 256 (SmolLM2-135M's 576), so the file name alone does not say what is in it."""
-    from gguf import GGUFReader
-
-    counts: dict[str, int] = {}
-    for tensor in GGUFReader(path).tensors:
-        counts[tensor.tensor_type.name] = counts.get(tensor.tensor_type.name, 0) + 1
-    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+            "bos_token_id": value("tokenizer.ggml.bos_token_id"), "add_bos_token": value("tokenizer.ggml.add_bos_token"),
+            "tensor_types": dict(types.most_common())}
 
 
 def check_gguf_tokenizer(path: Path, tokenizer: Any, chat_template: str) -> dict[str, Any]:
@@ -256,8 +253,7 @@ def export(run_dir: str | Path, formats: list[str], quant: str = "q4_k_m", dtype
                 started = time.perf_counter()
                 quantize(f16, quantized, name)
                 record = _file_record(quantized, time.perf_counter() - started)
-                record["tensor_types"] = tensor_types(quantized)
-                check_gguf_tokenizer(quantized, tokenizer, chat_template)
+                record["tensor_types"] = check_gguf_tokenizer(quantized, tokenizer, chat_template)["tensor_types"]
             result["gguf" if name == quant else f"gguf_{name}"] = record
         result["gguf"]["smoke_test"] = smoke_test(Path(result["gguf"]["path"]), tokenizer, stop)
         # The LoRA as GGUF, for Ollama's ADAPTER on top of the base model's GGUF.

@@ -102,10 +102,11 @@ def num_ctx_for(max_length: int) -> int:
 def build_spec(run_dir: str | Path, template_file: str | None = None, adapter: bool = False,
                today: dt.date | None = None) -> ModelfileSpec:
     run_dir = Path(run_dir)
-    export = read_metrics(run_dir).get("export")
+    metrics = read_metrics(run_dir)
+    export = metrics.get("export")
     if not export or "gguf" not in export:
         raise FtpackError(f"{run_dir} has no GGUF export: run `ftpack export {run_dir}` first")
-    train_metrics = read_metrics(run_dir)["train"]
+    train_metrics = metrics["train"]
     chat_template = (run_dir / "chat_template.jinja").read_text("utf-8")
     tokenizer_config = json.loads((run_dir / "adapter" / "tokenizer_config.json").read_text("utf-8"))
     bos, eos = _token_text(tokenizer_config.get("bos_token")), _token_text(tokenizer_config.get("eos_token"))

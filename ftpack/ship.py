@@ -1,9 +1,9 @@
 """Stage 7: `ftpack ship`, every stage in one resumable command.
 
 data -> train -> export -> modelfile -> register (NAME:candidate) -> bench -> promote (NAME:latest,
-only when the spec passes). Each stage's outputs are recorded in RUN_DIR/ship.json under a key
-hashed from its inputs and config; a rerun skips stages whose key and outputs are unchanged,
-`--from STAGE` redoes that stage and everything after it, and a run killed during training
+only when the spec passes). Each stage's outputs are recorded in .RUN_NAME.ship.json beside
+RUN_DIR under a key hashed from its inputs and config; a rerun skips stages whose key and outputs
+are unchanged, `--from STAGE` redoes that stage and everything after it, and a run killed during training
 continues from the last checkpoint. RUN_DIR/run.json is the manifest: config, package versions,
 sha256 of every artefact, every metric, per-stage timings.
 """

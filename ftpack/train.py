@@ -43,6 +43,11 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 # ------------------------------------------------------------------------------- choices
+def uses_activation_checkpointing(cfg: TrainConfig, cuda: bool) -> bool:
+    """On with CUDA, where it lets big models fit; off on CPU, where it only costs time."""
+    return cuda if cfg.activation_checkpointing is None else cfg.activation_checkpointing
+
+
 def choose_backend(requested: str) -> str:
     import torch
 
@@ -124,7 +129,8 @@ def load_unsloth(base_path: str, cfg: TrainConfig, precision: str):
         dtype={"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision])
     model = FastLanguageModel.get_peft_model(
         model, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=cfg.target_modules, bias="none", use_gradient_checkpointing="unsloth" if cfg.activation_checkpointing is not False else False,
+        target_modules=cfg.target_modules, bias="none",
+        use_gradient_checkpointing="unsloth" if uses_activation_checkpointing(cfg, cuda=True) else False,
         random_state=cfg.seed)
     return model, tokenizer
 
@@ -311,7 +317,7 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     if cfg.early_stopping_patience and save_steps % eval_steps:
         raise FtpackError(f"early stopping needs save_steps ({save_steps}) to be a multiple of eval_steps ({eval_steps})")
 
-    checkpointing = cuda if cfg.activation_checkpointing is None else cfg.activation_checkpointing
+    checkpointing = uses_activation_checkpointing(cfg, cuda)
 
     import datasets
     from trl import SFTConfig, SFTTrainer
