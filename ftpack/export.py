@@ -192,6 +192,12 @@ def _file_record(path: Path, seconds: float) -> dict[str, Any]:
     return {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256(path), "seconds": round(seconds, 1)}
 
 
+def check_quants(names: Sequence[str]) -> None:
+    for name in names:
+        if name not in QUANTS:
+            raise FtpackError(f"unknown quantization {name!r}: use one of {', '.join(QUANTS)}")
+
+
 def export(run_dir: str | Path, formats: list[str], quant: str = "q4_k_m", dtype: str = "fp16",
            extra_quants: Sequence[str] = ()) -> dict[str, Any]:
     """Export RUN_DIR; `quant` is the GGUF that later stages serve, `extra_quants` are written beside it."""
@@ -199,9 +205,7 @@ def export(run_dir: str | Path, formats: list[str], quant: str = "q4_k_m", dtype
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise FtpackError(f"unknown export format {', '.join(unknown) or '(none)'}: use any of {', '.join(FORMATS)}")
-    for name in (quant, *extra_quants):
-        if name not in QUANTS:
-            raise FtpackError(f"unknown quantization {name!r}: use one of {', '.join(QUANTS)}")
+    check_quants([quant, *extra_quants])
     if dtype not in ("fp16", "bf16"):
         raise FtpackError(f"unknown merged dtype {dtype!r}: use fp16 or bf16")
     check_run(run_dir)

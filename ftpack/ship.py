@@ -43,6 +43,9 @@ class Ship:
     def __init__(self, config: FtpackConfig, force_from: str | None = None, log: Callable[[str], None] = print):
         if force_from is not None and force_from not in STAGES:
             raise FtpackError(f"unknown stage {force_from!r}: use one of {', '.join(STAGES)}")
+        from ftpack.export import check_quants
+
+        check_quants([config.ship.quant, *config.ship.extra_quants])  # before training, not after it
         self.config = config
         self.run_dir = Path(config.train.run_dir)
         self.state_path = self.run_dir.parent / f".{self.run_dir.name}.ship.json"

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from ftpack.config import load_config
+from ftpack.errors import FtpackError
 from ftpack.ship import Ship, summary
 
 
@@ -76,3 +77,11 @@ def test_ship_without_ollama_benchmarks_in_llamacpp(tmp_path, tiny_model):
     assert manifest["metrics"]["bench"]["engine"] == "llama.cpp (embedded)"
     assert "no Ollama was reachable" in (Path(cfg.train.run_dir) / "bench" / "report.md").read_text()
     assert "register later: ftpack register" in "\n".join(summary(manifest))
+
+
+def test_ship_rejects_an_unknown_quantization_before_any_stage(tmp_path, tiny_model):
+    cfg = tiny_ship_config(tmp_path, tiny_model, "127.0.0.1:9")
+    cfg.ship.extra_quants = ["q9"]
+    with pytest.raises(FtpackError, match="unknown quantization 'q9'"):
+        Ship(cfg)
+    assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()
