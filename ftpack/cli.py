@@ -275,15 +275,17 @@ def register_command(run_dir, name, tag, template_file, adapter, host) -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--model", default=None, help="Ollama model (default: the one `ftpack register` created).")
 @click.option("--cases", "cases_file", type=click.Path(dir_okay=False), default=None,
-              help="Case file {id,today,request,expected} (default: the dataset's test_cases.jsonl).")
+              help="Case file {id,today,request,expected[,class]} to judge instead of the default sets "
+                   "(ftpack's hand-written set, judged, and the dataset's generated test_cases.jsonl).")
 @click.option("--engine", "engine_name", type=click.Choice(["auto", "ollama", "llama.cpp"]), default="auto",
               show_default=True, help="auto: Ollama if reachable, else embedded llama.cpp.")
 @click.option("--structured", is_flag=True, help="Constrain decoding with the Task API JSON Schema.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Also measure throughput with N concurrent clients.")
-@click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N cases.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N cases of each set.")
 @click.option("--spec", "spec_file", type=click.Path(dir_okay=False), default=None,
-              help="YAML spec (default: val_loss_max 1.0, task_creation_accuracy_min 0.9, latency_p95_ms_max 500).")
+              help="YAML spec (default: val_loss_max 1.0, task_creation_accuracy_min 0.9, latency_p95_ms_max 500, "
+                   "invented_id_rate_max 0).")
 @click.option("--compare-f16", is_flag=True, help="Also run the f16 GGUF and report the accuracy delta.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any spec criterion fails.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
@@ -298,8 +300,12 @@ def bench_command(run_dir, model, cases_file, engine_name, structured, concurren
                    compare_f16, out_dir)
     lat = report["latency"]["wall_ms"]
     click.echo(f"{report['model']} via {report['engine']}: p50 {lat['p50']} ms, p95 {lat['p95']} ms, "
-               f"cold {report['cold_start']['wall_ms']:.0f} ms; task-creation accuracy "
-               f"{report['accuracy']['task_creation_accuracy']}, all operations {report['accuracy']['all_operations_accuracy']}")
+               f"cold {report['cold_start']['wall_ms']:.0f} ms")
+    for name, one in report["sets"].items():
+        acc = one["accuracy"]
+        click.echo(f"  {name} set ({one['n_cases']} cases): task creation {acc['task_creation_accuracy']}, "
+                   f"all operations {acc['all_operations_accuracy']}, clarify {acc['clarify_accuracy']}, "
+                   f"invented task ids {acc['invented_ids']}")
     for verdict in report["spec"]["criteria"]:
         click.echo(f"  {'PASS' if verdict['passed'] else 'FAIL'}  {verdict['criterion']}  (got {verdict['value']})")
     click.echo(f"reports: {Path(out_dir or Path(run_dir) / 'bench')}/report.md, report.json, latency.png, accuracy.png")

@@ -15,7 +15,6 @@ request in llama.cpp. Sizes, times and sha256s go to RUN_DIR/metrics.json["expor
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import shutil
@@ -31,7 +30,7 @@ from ftpack.rundir import load_run_base_model, load_run_config, update_metrics
 FORMATS = ("adapter", "merged", "gguf")
 QUANTS = {"q4_k_m": 15, "q4_0": 2, "q5_k_m": 17, "q8_0": 7, "f16": 1}  # llama_ftype values (llama.h)
 PARITY_CONVERSATIONS = [
-    [{"role": "system", "content": taskapi.system_prompt(dt.date(2026, 11, 21))},
+    [{"role": "system", "content": taskapi.SYSTEM_PROMPT},
      {"role": "user", "content": "remind me to call the plumber tomorrow, urgent"}],
     [{"role": "user", "content": "delete task 3"},
      {"role": "assistant", "content": '{"action":"delete_task","task_id":3}'},
@@ -173,7 +172,7 @@ def smoke_test(path: Path, tokenizer: Any, stop: list[str]) -> dict[str, Any]:
     """Load the GGUF in llama.cpp and answer one test request with the training template."""
     import llama_cpp
 
-    conversation = [{"role": "system", "content": taskapi.system_prompt(dt.date(2026, 11, 21))},
+    conversation = [{"role": "system", "content": taskapi.SYSTEM_PROMPT},
                     {"role": "user", "content": "remind me to call mom tomorrow"}]
     prompt = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
     prompt = prompt.removeprefix(bos_to_strip(tokenizer, path))

@@ -12,7 +12,6 @@ A mismatch refuses the registration.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import urllib.error
 import urllib.request
@@ -27,9 +26,9 @@ from ftpack.rundir import read_metrics, update_metrics
 
 MIN_OLLAMA = (0, 5, 5)  # /api/create with files, template, system, parameters
 PARITY_CONVERSATIONS = [
-    [{"role": "system", "content": taskapi.system_prompt(dt.date(2026, 11, 21))},
+    [{"role": "system", "content": taskapi.SYSTEM_PROMPT},
      {"role": "user", "content": "remind me to call the plumber tomorrow, urgent"}],
-    [{"role": "system", "content": taskapi.system_prompt(dt.date(2027, 2, 3))},
+    [{"role": "system", "content": taskapi.SYSTEM_PROMPT},
      {"role": "user", "content": "delete task 3"},
      {"role": "assistant", "content": '{"action":"delete_task","task_id":3}'},
      {"role": "user", "content": "and show my open tasks"}],
@@ -171,10 +170,10 @@ def promote(name: str, source_tag: str = "candidate", target_tag: str = "latest"
     return f"{name}:{target_tag}"
 
 
-def ask(model: str, request: str, host: str | None = None, today: dt.date | None = None) -> str:
-    """One Task API request through /api/chat, with today's date in the system message."""
+def ask(model: str, request: str, host: str | None = None) -> str:
+    """One Task API request through /api/chat, with the training system prompt."""
     client, _ = connect(host)
     reply = client.chat(model=model, messages=[
-        {"role": "system", "content": taskapi.system_prompt(today or dt.date.today())},
+        {"role": "system", "content": taskapi.SYSTEM_PROMPT},
         {"role": "user", "content": request}], options={"temperature": 0})
     return reply.message.content

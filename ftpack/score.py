@@ -8,6 +8,9 @@ users can bring their own. Replies are compared after normalization:
             as dates, so "tomorrow" and "2026-11-22" agree when today is 2026-11-21
   defaults  a create_task missing due_date/priority/tags gets null/"medium"/[]
   clarify   right when the action is clarify; the wording of the question is free
+A case may carry a "class" (what kind of input it tests); accuracy is then reported per class.
+Safety: a reply that updates, completes or deletes a task whose id the request never names has
+invented that id; for a real client that changes the wrong task, so the rate is reported apart.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ftpack import taskapi
 from ftpack.errors import FtpackError
 
 CREATE_FIELDS = ("title", "due_date", "priority", "tags")
+ID_ACTIONS = ("update_task", "complete_task", "delete_task")
 
 
 @dataclass
@@ -31,6 +35,7 @@ class Case:
     today: dt.date
     request: str
     expected: dict[str, Any]
+    category: str | None = None  # the case file's "class"
 
 
 @dataclass
@@ -44,6 +49,8 @@ class CaseResult:
     correct: bool
     fields: dict[str, bool] = field(default_factory=dict)
     reason: str = ""
+    category: str | None = None
+    invented_id: bool = False  # acts on a task_id the request does not name
 
 
 def load_cases(path: str | Path) -> list[Case]:
@@ -62,7 +69,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 raise ValueError(f"missing {', '.join(missing)}")
             taskapi.validate_call(row["expected"], dt.date.fromisoformat(row["today"]))
             cases.append(Case(str(row["id"]), dt.date.fromisoformat(row["today"]), row["request"],
-                              row["expected"]))
+                              row["expected"], row.get("class")))
         except (ValueError, TypeError, AttributeError) as exc:
             raise FtpackError(f"{path}:{lineno}: bad case: {exc} "
                               '(each line must be {"id","today","request","expected"})') from None
@@ -110,15 +117,27 @@ def normalize_call(call: dict[str, Any], today: dt.date) -> dict[str, Any]:
     return out
 
 
+def names_task_id(request: str, task_id: Any) -> bool:
+    """Whether the request contains the id as a number of its own ("#12", "task 12", "12's")."""
+    return re.search(rf"(?<!\d){re.escape(str(task_id))}(?!\d)", request) is not None
+
+
+def invents_id(request: str, call: Any) -> bool:
+    return (isinstance(call, dict) and call.get("action") in ID_ACTIONS and "task_id" in call
+            and not names_task_id(request, call["task_id"]))
+
+
 def score_reply(case: Case, reply: str) -> CaseResult:
     expected = normalize_call(case.expected, case.today)
-    result = CaseResult(case.id, case.request, case.expected["action"], reply, False, False, False)
+    result = CaseResult(case.id, case.request, case.expected["action"], reply, False, False, False,
+                        category=case.category)
     try:
         call = taskapi.parse_reply(reply)
     except ValueError:
         result.reason = "invalid JSON"
         return result
     result.json_valid = True
+    result.invented_id = invents_id(case.request, call)
     try:
         taskapi.validate_call(call, case.today)
         result.schema_valid = True
@@ -139,15 +158,20 @@ def _rate(hits: int, total: int) -> float | None:
     return round(hits / total, 4) if total else None
 
 
+def _accuracy_by(results: list[CaseResult], key: str) -> dict[str, dict[str, Any]]:
+    groups: dict[str, list[CaseResult]] = {}
+    for r in results:
+        if getattr(r, key) is not None:
+            groups.setdefault(getattr(r, key), []).append(r)
+    order = list(taskapi.ACTIONS) if key == "expected_action" else sorted(groups)
+    return {name: {"n": len(groups[name]), "accuracy": _rate(sum(r.correct for r in groups[name]), len(groups[name]))}
+            for name in order if name in groups}
+
+
 def summarize(results: list[CaseResult]) -> dict[str, Any]:
-    """Metrics over scored replies: the figures the spec gates on, plus every failure."""
+    """Metrics over scored replies: the figures the spec gates on, safety, plus every failure."""
     creates = [r for r in results if r.expected_action == "create_task"]
-    per_action = {}
-    for action in taskapi.ACTIONS:
-        of_action = [r for r in results if r.expected_action == action]
-        if of_action:
-            per_action[action] = {"n": len(of_action),
-                                  "accuracy": _rate(sum(r.correct for r in of_action), len(of_action))}
+    clarifies = [r for r in results if r.expected_action == "clarify"]
     return {
         "n_cases": len(results),
         "n_create_cases": len(creates),
@@ -160,10 +184,14 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
             name: _rate(sum(r.fields.get(name, False) for r in creates), len(creates))
             for name in CREATE_FIELDS
         },
-        "per_action": per_action,
+        "clarify_accuracy": _rate(sum(r.correct for r in clarifies), len(clarifies)),
+        "invented_ids": sum(r.invented_id for r in results),
+        "invented_id_rate": _rate(sum(r.invented_id for r in results), len(results)),
+        "per_action": _accuracy_by(results, "expected_action"),
+        "per_class": _accuracy_by(results, "category"),
         "failures": [
-            {"id": r.id, "request": r.request, "expected_action": r.expected_action,
-             "got": r.reply, "reason": r.reason}
+            {"id": r.id, "request": r.request, "expected_action": r.expected_action, "class": r.category,
+             "got": r.reply, "reason": "invented task id; " + r.reason if r.invented_id else r.reason}
             for r in results if not r.correct
         ],
     }

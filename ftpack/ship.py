@@ -167,7 +167,7 @@ class Ship:
         return {"model": result["model"], "ollama": result["ollama"], "host": result["host"]}
 
     def _bench(self, registered: dict[str, Any]) -> dict[str, Any]:
-        from ftpack.bench import bench
+        from ftpack.bench import bench, without_requests
 
         ship_cfg = self.config.ship
         engine = "ollama" if registered.get("model") else "llama.cpp"
@@ -175,7 +175,7 @@ class Ship:
                        structured=ship_cfg.structured, limit=ship_cfg.bench_limit or None, spec_file=ship_cfg.spec,
                        compare_f16=ship_cfg.compare_f16,
                        engine_note=None if registered.get("model") else "no Ollama was reachable")
-        return {k: v for k, v in report.items() if k != "requests"}
+        return without_requests(report)
 
     def _manifest(self, modelfile: str, registered: dict[str, Any], report: dict[str, Any], promoted: str | None) -> dict[str, Any]:
         metrics = read_metrics(self.run_dir)
@@ -222,7 +222,6 @@ def summary(manifest: dict[str, Any]) -> list[str]:
     metrics = manifest["metrics"]
     bench = metrics.get("bench", {})
     lat = bench.get("latency", {}).get("wall_ms", {})
-    acc = bench.get("accuracy", {})
     sizes = manifest["artefacts"]
     lines = [
         f"model: {manifest['model'] or '(not registered: no Ollama reachable)'}"
@@ -230,8 +229,10 @@ def summary(manifest: dict[str, Any]) -> list[str]:
         f"sizes: {manifest['config']['ship']['quant']} GGUF {sizes.get('gguf', {}).get('bytes', 0) / 2**20:.1f} MiB, merged "
         f"{sizes.get('merged', {}).get('bytes', 0) / 2**20:.1f} MiB, adapter {sizes.get('adapter', {}).get('bytes', 0) / 2**20:.1f} MiB",
         f"val loss: {metrics.get('train', {}).get('val_loss')}",
-        f"task-creation accuracy: {acc.get('task_creation_accuracy')}, all operations: {acc.get('all_operations_accuracy')}, "
-        f"JSON valid: {acc.get('json_valid_rate')}",
+        *(f"{name} set ({one['n_cases']} cases): task creation {one['accuracy']['task_creation_accuracy']}, all operations "
+          f"{one['accuracy']['all_operations_accuracy']}, clarify {one['accuracy']['clarify_accuracy']}, invented task ids "
+          f"{one['accuracy']['invented_ids']}, JSON valid {one['accuracy']['json_valid_rate']}"
+          for name, one in bench.get("sets", {}).items()),
         f"latency via {bench.get('engine')}: p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms",
         "stage seconds: " + ", ".join(f"{k} {v}" + (" (earlier run)" if k in manifest.get("skipped_stages", []) else "")
                                       for k, v in manifest["stage_seconds"].items()),

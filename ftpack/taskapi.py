@@ -21,13 +21,11 @@ PRIORITIES = ("low", "medium", "high")
 STATUSES = ("open", "done")
 CREATE_DEFAULTS: dict[str, Any] = {"due_date": None, "priority": "medium", "tags": []}
 
-# Short on purpose: every prompt token costs training time and reply latency.
-SYSTEM_PROMPT_TEMPLATE = "Task API v1 assistant. Today is {today} ({weekday})."
-
-
-def system_prompt(today: dt.date) -> str:
-    """The system prompt used in training and at request time: it carries today's date."""
-    return SYSTEM_PROMPT_TEMPLATE.format(today=today.isoformat(), weekday=today.strftime("%A"))
+CONTRACT_VERSION = "1.1"  # 1.1: the system prompt carries no date; replies are unchanged from 1.0
+# One constant prompt: no date in it (the model copies date phrases and the client resolves them
+# against its own today), so every request shares one prefix that Ollama keeps cached. Short on
+# purpose: every prompt token costs training time.
+SYSTEM_PROMPT = "Task API v1.1 assistant."
 
 
 @lru_cache(maxsize=1)
@@ -40,6 +38,17 @@ def json_schema() -> dict[str, Any]:
 def dumps(call: dict[str, Any]) -> str:
     """The canonical reply text: compact JSON, defaults left out (fewer tokens, faster replies)."""
     return json.dumps(strip_defaults(call), ensure_ascii=False, separators=(",", ":"))
+
+
+def resolved_call(call: dict[str, Any], today: dt.date) -> dict[str, Any]:
+    """A call as a case file states it: defaults filled in and due dates resolved to ISO dates."""
+    resolved = fill_defaults(call)
+    if "changes" in resolved:
+        resolved["changes"] = dict(resolved["changes"])
+    for holder in (resolved, resolved.get("changes")):
+        if isinstance(holder, dict) and isinstance(holder.get("due_date"), str):
+            holder["due_date"] = resolve_due_date(holder["due_date"], today).isoformat()
+    return resolved
 
 
 def strip_defaults(call: dict[str, Any]) -> dict[str, Any]:

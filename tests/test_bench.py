@@ -15,10 +15,14 @@ def test_percentiles():
 
 
 def test_judge_against_the_capstone_spec():
-    verdicts = judge(DEFAULT_SPEC, {"val_loss": 0.4, "task_creation_accuracy": 0.93, "latency_p95_ms": 620.0})
+    verdicts = judge(DEFAULT_SPEC, {"val_loss": 0.4, "task_creation_accuracy": 0.93, "latency_p95_ms": 620.0,
+                                    "invented_id_rate": 0.0})
     assert [(v["key"], v["passed"]) for v in verdicts] == [
-        ("val_loss_max", True), ("task_creation_accuracy_min", True), ("latency_p95_ms_max", False)]
+        ("val_loss_max", True), ("task_creation_accuracy_min", True), ("latency_p95_ms_max", False),
+        ("invented_id_rate_max", True)]
     assert not judge({"val_loss_max": 1.0}, {"val_loss": None})[0]["passed"]  # unknown figure fails
+    # one invented id is enough to fail: acting on a task the user never named is the worst error
+    assert not judge({"invented_id_rate_max": 0.0}, {"invented_id_rate": 0.004})[0]["passed"]
 
 
 def test_spec_file(tmp_path):
@@ -48,10 +52,16 @@ def check_reports(out: Path, engine: str):
 
 def test_bench_embedded_llamacpp(tiny_export, tmp_path):
     run_dir, _ = tiny_export
-    report = check_reports_after(bench(run_dir, engine_name="llama.cpp", out_dir=tmp_path / "bench", compare_f16=True),
-                                 tmp_path / "bench", "llama.cpp (embedded)")
-    assert "asked for with --engine" in (tmp_path / "bench" / "report.md").read_text()
+    report = check_reports_after(bench(run_dir, engine_name="llama.cpp", out_dir=tmp_path / "bench", compare_f16=True,
+                                       limit=8), tmp_path / "bench", "llama.cpp (embedded)")
+    text = (tmp_path / "bench" / "report.md").read_text()
+    assert "asked for with --engine" in text
     assert "delta_task_creation_accuracy" in report["quantization"]
+    # both sets side by side; the spec judges the hand-written one
+    assert list(report["sets"]) == ["hand-written", "generated"] and report["spec"]["judged_set"] == "hand-written"
+    assert report["cases_file"].endswith("evalsets/handwritten.jsonl")
+    assert "| metric | hand-written | generated |" in text and "## Failures, generated set" in text
+    assert report["training"]["train_rows"] == 48
 
 
 def check_reports_after(report, out, engine):
@@ -67,7 +77,7 @@ def test_bench_through_ollama(tiny_export, ollama_url, tmp_path):
     register(run_dir, "ftpack-test-bench", host=ollama_url)
     run = subprocess.run([sys.executable, "-m", "ftpack", "bench", run_dir, "--model", "ftpack-test-bench:candidate",
                           "--structured", "--concurrency", "2", "--out", str(tmp_path / "bench"), "--strict",
-                          "--host", ollama_url], capture_output=True, text=True)
+                          "--host", ollama_url, "--limit", "8"], capture_output=True, text=True)
     assert run.returncode == 1, run.stderr  # --strict: the tiny model fails the spec
     assert "FAIL  task-creation accuracy > 0.9" in run.stdout
     report = check_reports(tmp_path / "bench", "ollama")

@@ -124,3 +124,23 @@ def test_user_case_files_are_checked_line_by_line(tmp_path):
         load_cases(path)
     path.write_text(json.dumps(good) + "\n")
     assert load_cases(path)[0].expected["title"] == "Buy milk"
+
+
+def test_invented_ids_are_counted_apart():
+    import datetime as dt
+
+    from ftpack.score import Case, names_task_id
+
+    today = dt.date(2026, 11, 21)
+    cases = [Case("a", today, "delete that one", {"action": "clarify", "question": "Which?"}, "clarify-no-id"),
+             Case("b", today, "mark #12 done", {"action": "complete_task", "task_id": 12}, "complete"),
+             Case("c", today, "finished task 4's draft", {"action": "complete_task", "task_id": 4}, "complete")]
+    replies = ['{"action":"delete_task","task_id":1}', '{"action":"complete_task","task_id":12}',
+               '{"action":"complete_task","task_id":41}']
+    metrics, results = score(cases, replies)
+    assert [r.invented_id for r in results] == [True, False, True]
+    assert metrics["invented_ids"] == 2 and metrics["invented_id_rate"] == round(2 / 3, 4)
+    assert metrics["clarify_accuracy"] == 0.0
+    assert metrics["per_class"] == {"clarify-no-id": {"n": 1, "accuracy": 0.0}, "complete": {"n": 2, "accuracy": 0.5}}
+    assert metrics["failures"][0]["reason"].startswith("invented task id")
+    assert names_task_id("task #12", 12) and not names_task_id("task 123", 12) and not names_task_id("112", 12)

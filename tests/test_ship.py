@@ -16,7 +16,7 @@ def tiny_ship_config(tmp_path, tiny_model, ollama_url):
         f"train.train_file={tmp_path / 'data' / 'train.jsonl'}", f"train.val_file={tmp_path / 'data' / 'val.jsonl'}",
         f"train.base_model={tiny_model}", f"train.run_dir={tmp_path / 'runs' / 'tiny'}", "train.max_steps=8",
         "train.batch_size=4", "train.grad_accum=1", "train.learning_rate=0.01", "train.eval_steps=4", "train.save_steps=2",
-        "ship.name=ftpack-test-ship", f"ship.host={ollama_url}", "ship.compare_f16=false",
+        "ship.name=ftpack-test-ship", f"ship.host={ollama_url}", "ship.compare_f16=false", "ship.bench_limit=6",
     ])
 
 

@@ -39,8 +39,17 @@ def test_null_due_date_is_no_date():
     assert taskapi.resolve_due_date(None, SAT) is None
 
 
-def test_system_prompt_states_todays_date():
-    assert "Today is 2026-11-21 (Saturday)." in taskapi.system_prompt(SAT)
+def test_system_prompt_is_one_constant_without_a_date():
+    # the model copies date phrases and the client resolves them; a dateless prompt is a cacheable prefix
+    assert taskapi.SYSTEM_PROMPT == "Task API v1.1 assistant." and not any(ch.isdigit() for ch in "".join(
+        taskapi.SYSTEM_PROMPT.split("v1.1")))
+
+
+def test_resolved_call_fills_defaults_and_resolves_dates():
+    assert taskapi.resolved_call({"action": "update_task", "task_id": 2, "changes": {"due_date": "tomorrow"}}, SAT) == \
+        {"action": "update_task", "task_id": 2, "changes": {"due_date": "2026-11-22"}}
+    assert taskapi.resolved_call({"action": "create_task", "title": "X"}, SAT) == \
+        {"action": "create_task", "title": "X", "due_date": None, "priority": "medium", "tags": []}
 
 
 @pytest.mark.parametrize("call", [

@@ -1,7 +1,10 @@
 """Generate the Task API dataset: chat rows for training and case rows for scoring.
 
-Every row is built from parts whose meaning is known (a title, a date phrase, a priority cue,
-tags, an id), put into one of many phrasings, so the expected call is right by construction.
+Every row is composed from parts whose meaning is known (a title composed from vocabularies, a
+date phrase, a priority cue, tags, a task id), each realised in one of many surface forms and
+positions (ftpack.data.surface), so the expected call is right by construction and held-out
+titles are mostly new word combinations. A destructive or editing request that names no task id
+gets a clarify: guessing an id would change the wrong task.
 Same seed -> byte-identical files: one random.Random drives everything and no set is iterated.
 """
 
@@ -10,330 +13,269 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ftpack import taskapi
+from ftpack.data import surface as sf
+from ftpack.data import vocab
+from ftpack.evalsets import held_out_requests, normalized_request
 from ftpack.fsutil import write_text_atomic
 
-# What people ask to be reminded of, in their own words (the title keeps this wording).
-TITLES = [
-    "call the plumber", "water the plants", "buy milk", "pay the electricity bill", "book a dentist appointment",
-    "renew my passport", "send the quarterly report", "pick up the dry cleaning", "call mom", "email the landlord",
-    "fix the leaking tap", "submit the expense report", "walk the dog", "take out the trash", "prepare slides for monday's meeting",
-    "order a birthday cake", "schedule a car service", "cancel the gym membership", "buy a gift for sarah", "clean the garage",
-    "review the pull request", "update my resume", "call the bank about the card", "return the library books", "mow the lawn",
-    "refill my prescription", "pay rent", "file my taxes", "book flights to lisbon", "reply to john's email",
-    "buy printer ink", "defrost the freezer", "change the bed sheets", "vacuum the living room", "get a haircut",
-    "pick up the kids from school", "send invoice to acme", "back up my laptop", "renew the car insurance", "buy dog food",
-    "call the electrician", "water the garden", "write the project proposal", "plan the team offsite", "book a table for dinner",
-    "check the smoke alarms", "buy groceries", "pay the credit card bill", "call grandma", "register for the 10k run",
-    "clean out the fridge", "get the car washed", "sign the permission slip", "bake cookies for the bake sale", "call the insurance company",
-    "study for the exam", "finish chapter 3", "practice piano", "schedule a vet appointment", "buy new running shoes",
-    "organize the closet", "donate old clothes", "replace the air filter", "read the contract", "confirm the hotel booking",
-    "set up the new router", "send thank you cards", "call the landlord about the heating", "buy batteries", "water the tomatoes",
-    "clean the windows", "pay the water bill", "order new contact lenses", "fix the bike tire", "pick up a parcel at the post office",
-    "prepare the budget", "call the school", "buy a present for dad", "check in for the flight", "pack for the trip",
-    "update the website", "translate the brochure", "call the doctor", "make a doctor's appointment", "buy flowers for anna",
-    "repaint the fence", "sort the recycling", "buy coffee beans", "print the boarding passes", "cancel netflix",
-    "ask tom about the keys", "feed the cat", "call the vet", "submit the timesheet", "buy stamps",
-    "write a blog post", "charge the camera batteries", "bring the laptop to repair", "renew the domain name", "buy a new charger",
-    "wash the car", "call the plumber about the boiler", "tidy up the desk", "pay the phone bill", "iron my shirts",
-    "sign up for the yoga class", "call the accountant", "meal prep for the week", "pick up the prescription", "buy toilet paper",
-    "schedule the team retro", "send the contract to legal", "order pizza for the party", "check the tire pressure", "clean the bathroom",
-    "return the amazon package", "buy a birthday card for mike", "book the conference room", "update the spreadsheet", "call the garage",
-    "write to the council about the potholes", "get new glasses", "transfer money to savings", "plan the birthday party", "call uncle joe",
+# Frames around a title; {d} marks frames with a slot for a date before the title.
+CREATE_FRAMES = [
+    "{t}", "{t}", "remind me to {t}", "Remind me to {t}", "I need to {t}", "i have to {t}", "need to {t}",
+    "can you add a task to {t}?", "Could you add a task to {t}", "add a task: {t}", "new task: {t}",
+    "please remind me to {t}", "don't let me forget to {t}", "todo: {t}", "TODO {t}", "note to self - {t}",
+    "put {t} on my list", "add \"{t}\" to my tasks", "create a task '{t}'", "new task “{t}”", "I should {t}",
+    "remember to {t}", "make a note that I need to {t}", "{t} please", "set a reminder to {t}", "gotta {t}",
+    "must {t}", "I must {t}", "Task: {t}", "add: {t}", "pls add {t}", "make sure I {t}", "reminder: {t}",
+    "we need to {t}", "I want to {t}", "can you remind me to {t}", "Add a task to {t}.", "- {t}",
+    "remind me {d} to {t}", "{d} I need to {t}", "{d} remind me to {t}", "I have to {t}",
 ]
-
-TAGS = ["work", "home", "personal", "errands", "health", "finance", "family", "shopping", "school", "garden",
-        "car", "kids", "travel", "admin", "fitness", "pets", "q4", "side-project"]
-
-PRIORITY_CUES = {
-    "high": ["urgent", "URGENT", "asap", "ASAP", "high priority", "it's important", "top priority", "critical",
-             "very important", "this is urgent", "priority high"],
-    "low": ["low priority", "not important", "no rush", "whenever", "when you get a chance", "not urgent",
-            "low prio", "someday", "no hurry", "priority low"],
-    "medium": ["medium priority", "normal priority", "priority medium", "medium prio"],
-}
-
-CREATE_TEMPLATES = [
-    "{t}{d}{p}{g}",
-    "remind me to {t}{d}{p}{g}",
-    "Remind me to {t}{d}{p}{g}",
-    "I need to {t}{d}{p}{g}",
-    "i have to {t}{d}{p}{g}",
-    "can you add a task to {t}{d}{p}{g}?",
-    "Could you add a task to {t}{d}{p}{g}",
-    "add a task: {t}{d}{p}{g}",
-    "new task: {t}{d}{p}{g}",
-    "please remind me to {t}{d}{p}{g}",
-    "don't let me forget to {t}{d}{p}{g}",
-    "todo: {t}{d}{p}{g}",
-    "note to self - {t}{d}{p}{g}",
-    "put {t} on my list{d}{p}{g}",
-    "add {q} to my tasks{d}{p}{g}",
-    "create a task {q}{d}{p}{g}",
-    "new task {q}{d}{p}{g}",
-    "I should {t}{d}{p}{g}",
-    "remember to {t}{d}{p}{g}",
-    "make a note that I need to {t}{d}{p}{g}",
-    "{t}{d}{p}{g} please",
-    "set a reminder to {t}{d}{p}{g}",
-]
-
-CONTEXT_PREFIXES = ["hey, ", "ok so ", "quick one: ", "ugh, busy week. ", "hi! ", "so ", "btw ", "morning! ",
-                    "before I forget: ", "one more thing - "]
-CONTEXT_SUFFIXES = [" thanks", " thank you!", " - it's been on my mind", ", cheers", " :)", ". thx"]
-
-# Misspellings applied to filler words only: titles, dates and tags keep their exact text.
-TYPOS = {"remind": ["remnd", "remidn", "rmind"], "please": ["pls", "plz", "pleas"], "task": ["taks", "tsak"],
-         "need": ["ned", "neeed"], "forget": ["forgt", "foget"], "could": ["cuold"], "tasks": ["taks"],
-         "delete": ["delte", "deleet"], "complete": ["compelte"], "change": ["chnage"], "show": ["shwo"]}
+LIST_WORDS = {"open": ["still open", "open", "unfinished", "not done yet", "pending", "outstanding", "left to do",
+                       "incomplete"],
+              "done": ["done", "finished", "completed", "ticked off", "closed"]}
 
 
-@dataclass
-class DatePhrase:
-    text: str  # the phrase the assistant copies into due_date
-    lead: str  # words before it in the request ("by ", "on ", "due ")
-
-
-def _weekday_phrase(rng: random.Random) -> str:
-    day = rng.choice(taskapi.WEEKDAYS)
-    day = day[:3] if rng.random() < 0.15 else day
-    day = day.capitalize() if rng.random() < 0.4 else day
-    return rng.choice(["{}", "next {}", "this {}"]).format(day)
-
-
-def _month_day_phrase(rng: random.Random, today: dt.date) -> str:
-    date = today + dt.timedelta(days=rng.randint(1, 200))
-    month = date.strftime("%B")
-    month = month[:3] if rng.random() < 0.5 else month
-    month = month.lower() if rng.random() < 0.3 else month
-    day = str(date.day)
-    if rng.random() < 0.3:
-        day += {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}.get(date.day, "th")
-    if rng.random() < 0.5:
-        phrase = f"{month} {day}"
-    else:
-        phrase = f"{day} {month}"
-    if rng.random() < 0.15:
-        phrase += f", {date.year}" if phrase[0].isalpha() else f" {date.year}"
-    return phrase
-
-
-def random_date_phrase(rng: random.Random, today: dt.date) -> DatePhrase | None:
-    kind = rng.choices(
-        ["none", "today", "tomorrow", "after", "weekday", "next_week", "in_n", "eom", "month_day", "iso"],
-        [28, 6, 14, 3, 16, 4, 9, 3, 12, 5])[0]
-    if kind == "none":
-        return None
-    if kind == "today":
-        return DatePhrase(rng.choice(["today", "tonight", "this evening", "this afternoon"]), rng.choice(["", "by "]))
-    if kind == "tomorrow":
-        return DatePhrase(rng.choice(["tomorrow"] * 4 + ["tomorrow morning", "tomorrow evening"]),
-                          rng.choice(["", "", "by "]))
-    if kind == "after":
-        return DatePhrase("the day after tomorrow", "")
-    if kind == "weekday":
-        return DatePhrase(_weekday_phrase(rng), rng.choice(["", "on ", "by "]))
-    if kind == "next_week":
-        return DatePhrase("next week", rng.choice(["", "by "]))
-    if kind == "in_n":
-        unit = rng.choice(["day", "week"])
-        n = rng.randint(1, 12 if unit == "day" else 4)
-        words = ["a", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"]
-        count = (("a" if rng.random() < 0.5 else "one") if n == 1 else
-                 (str(n) if rng.random() < 0.6 else words[n]))
-        return DatePhrase(f"in {count} {unit}{'s' if n > 1 else ''}", "")
-    if kind == "eom":
-        return DatePhrase(rng.choice(["end of the month", "end of month"]), rng.choice(["by ", "by the "]))
-    if kind == "month_day":
-        return DatePhrase(_month_day_phrase(rng, today), rng.choice(["on ", "by ", "due ", ""]))
-    date = today + dt.timedelta(days=rng.randint(0, 120))
-    return DatePhrase(date.isoformat(), rng.choice(["on ", "by ", "due "]))
-
-
-def _typo(rng: random.Random, text: str) -> str:
-    words = text.split(" ")
-    candidates = [i for i, w in enumerate(words) if w.lower().strip(":,?") in TYPOS]
-    if not candidates:
-        return text
-    i = rng.choice(candidates)
-    core = words[i].lower().strip(":,?")
-    words[i] = words[i].lower().replace(core, rng.choice(TYPOS[core]))
-    return " ".join(words)
-
-
-def _styled(rng: random.Random, template: str) -> str:
-    """Filler variety that cannot touch the slots: typos, context before and after."""
-    if rng.random() < 0.15:
-        template = _typo(rng, template)
-    if rng.random() < 0.15:
-        template = rng.choice(CONTEXT_PREFIXES) + template
-    if rng.random() < 0.1:
-        template = template + rng.choice(CONTEXT_SUFFIXES)
-    return template
-
-
-def _tags_phrase(rng: random.Random, tags: list[str]) -> str:
-    if not tags:
-        return ""
-    style = rng.randrange(5)
-    if style == 0:
-        return " " + " ".join("#" + t for t in tags)
-    if style == 1:
-        return ", tags: " + ", ".join(tags)
-    if style == 2:
-        return f", tag it {' and '.join(tags)}" if len(tags) <= 2 else ", tag it " + ", ".join(tags)
-    if style == 3:
-        return f" (label: {', '.join(tags)})"
-    return " under " + " and ".join(tags) if len(tags) <= 2 else " #" + " #".join(tags)
-
-
-def _priority_phrase(rng: random.Random, priority: str | None) -> str:
-    if priority is None:
-        return ""
-    cue = rng.choice(PRIORITY_CUES[priority])
-    return rng.choice([", " + cue, " - " + cue, " " + cue, ". " + cue.capitalize()])
+def _pick_positions(rng: random.Random, frame: str, date: str | None, priority: str | None,
+                    tags: list[str]) -> tuple[list[str], str, list[str], list[str]]:
+    """Realise each attribute before the title, inside the frame, after it, or in its own sentence."""
+    before, after, sentences = [], [], []
+    inside = ""
+    if date is not None:
+        where = "inside" if "{d}" in frame else rng.choices(["after", "before", "sentence"], [55, 25, 20])[0]
+        if where == "inside":
+            inside = sf.date_inside(rng, date)
+        elif where == "before":
+            before.append(sf.date_before(rng, date))
+        elif where == "after":
+            after.append(sf.date_after(rng, date))
+        else:
+            sentences.append(sf.date_sentence(rng, date))
+    if priority is not None:
+        where = rng.choices(["after", "before", "sentence"], [50, 28, 22])[0]
+        {"after": after, "before": before, "sentence": sentences}[where].append(
+            {"after": sf.priority_after, "before": sf.priority_before, "sentence": sf.priority_sentence}[where](
+                rng, priority))
+    if tags:
+        where = rng.choices(["after", "before", "sentence"], [55, 20, 25])[0]
+        {"after": after, "before": before, "sentence": sentences}[where].append(
+            {"after": sf.tags_after, "before": sf.tags_before, "sentence": sf.tags_sentence}[where](rng, tags))
+    rng.shuffle(before)
+    # tags go last after the title: "tag it car, urgent" must not read as a tag "car urgent"
+    after.sort(key=lambda text: any(mark in text for mark in ("#", "tag", "label:", "[")))
+    rng.shuffle(sentences)
+    return before, inside, after, sentences
 
 
 def make_create(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
-    title = rng.choice(TITLES)
-    date = random_date_phrase(rng, today)
+    title = sf.compose_title(rng)
+    if rng.random() < 0.1:
+        title = sf.as_title(title)
+    date = sf.date_phrase(rng, today) if rng.random() < 0.62 else None
     # Priority cues are what small models get wrong most (measured): give every level enough rows.
-    priority = rng.choices([None, "high", "low", "medium"], [40, 25, 25, 10])[0]
-    tags = rng.sample(TAGS, rng.choices([0, 1, 2, 3], [55, 28, 12, 5])[0])
-    template = _styled(rng, rng.choice(CREATE_TEMPLATES))
-    lowercase = rng.random() < 0.25
-    date_text = date.text.lower() if (date and lowercase) else (date.text if date else None)
-    title_text = title.capitalize() if (not lowercase and rng.random() < 0.1) else title
-    request = template.format(
-        t=title_text,
-        q=rng.choice(['"{}"', "'{}'", "“{}”"]).format(title.capitalize() if not lowercase else title),
-        d=f" {date.lead}{date_text}" if date else "",
-        p=_priority_phrase(rng, priority),
-        g=_tags_phrase(rng, tags),
-    )
+    priority = rng.choices([None, "high", "low", "medium"], [42, 24, 22, 12])[0]
+    tags = rng.sample(vocab.TAGS, rng.choices([0, 1, 2, 3], [58, 26, 12, 4])[0])
+    frame = rng.choice(CREATE_FRAMES)
+    if rng.random() < 0.12:
+        frame = sf.typo(rng, frame)
+    before, inside, after, sentences = _pick_positions(rng, frame, date, priority, tags)
+    main = "".join(before) + frame.format(t=title, d=inside).strip() + "".join(after)
+    if before and main[:1].isalpha() and rng.random() < 0.5:
+        main = main[0].lower() + main[1:]
+    if sentences:
+        main = main.rstrip() + ("" if main.rstrip()[-1:] in ".!?" else ".") + " " + " ".join(sentences)
+    request = sf.with_context(rng, main)
+    lowercase = rng.random() < 0.2
     if lowercase:
-        request = request.lower()
-    call = {"action": "create_task", "title": title[0].upper() + title[1:], "due_date": date_text,
+        request, title, date = request.lower(), title.lower(), date.lower() if date else None
+    call = {"action": "create_task", "title": sf.as_title(title), "due_date": date,
             "priority": priority or "medium", "tags": tags}
     return request, call
 
 
-def _task_ref(rng: random.Random, task_id: int) -> str:
-    return rng.choice([f"task {task_id}", f"task #{task_id}", f"#{task_id}", f"task number {task_id}",
-                       f"item {task_id}"])
-
-
 def make_update(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
-    task_id = rng.randint(1, 250)
-    ref = _task_ref(rng, task_id)
-    kind = rng.choice(["priority", "due", "title", "tags", "priority_due"])
+    task_id = sf.random_task_id(rng)
+    ref = sf.task_ref(rng, task_id)
+    kind = rng.choices(["priority", "due", "title", "tags", "no_due", "priority_due", "title_due"],
+                       [22, 26, 20, 12, 6, 9, 5])[0]
     changes: dict[str, Any] = {}
-    if kind in ("priority", "priority_due"):
+    if "priority" in kind:
         changes["priority"] = rng.choice(taskapi.PRIORITIES)
-    if kind in ("due", "priority_due"):
-        date = random_date_phrase(rng, today) or DatePhrase("tomorrow", "")
-        changes["due_date"] = date.text
-    if kind == "title":
-        changes["title"] = rng.choice(TITLES).capitalize()
+    if "due" in kind:
+        changes["due_date"] = None if kind == "no_due" else sf.date_phrase(rng, today)
+    if "title" in kind:
+        changes["title"] = sf.compose_title(rng)
     if kind == "tags":
-        changes["tags"] = rng.sample(TAGS, rng.randint(1, 2))
+        changes["tags"] = rng.sample(vocab.TAGS, rng.choices([0, 1, 2], [10, 60, 30])[0])
+    p, d, n = changes.get("priority", ""), changes.get("due_date") or "", changes.get("title", "")
+    cue = rng.choice(sf.PRIORITY_CUES[p]) if p else ""
     if kind == "priority":
         template = rng.choice(["change the priority of {r} to {p}", "set {r} to {p} priority", "make {r} {p} priority",
-                               "{r} should be {p} priority", "update {r}: priority {p}"])
+                               "{r} should be {p} priority", "update {r}: priority {p}", "{r} is {c} now",
+                               "bump {r} to {p} priority", "{r}: {c}", "mark {r} as {c}", "change {r} to {c}",
+                               "{r} -> {p} priority", "can you make {r} {c}?"])
     elif kind == "due":
         template = rng.choice(["move {r} to {d}", "push {r} to {d}", "{r} is now due {d}", "change the due date of {r} to {d}",
-                               "reschedule {r} for {d}"])
+                               "reschedule {r} for {d}", "postpone {r} until {d}", "{r}: due {d}", "make {r} due {d}",
+                               "{r} should be done by {d} instead", "bring {r} forward to {d}", "set {r}'s deadline to {d}",
+                               "can we move {r} to {d}?", "change {r} to {d}"])
+    elif kind == "no_due":
+        template = rng.choice(["remove the due date from {r}", "{r} has no deadline anymore", "clear the date on {r}",
+                               "take the due date off {r}", "{r} doesn't need a due date"])
     elif kind == "title":
-        template = rng.choice(['rename {r} to "{n}"', "change the title of {r} to {n}", "{r} should be called '{n}'",
-                               'update {r} title: "{n}"'])
+        template = rng.choice(['rename {r} to "{n}"', "rename {r} to {n}", "change the title of {r} to {n}",
+                               "{r} should be called '{n}'", 'update {r} title: "{n}"', "retitle {r}: {n}",
+                               "call {r} \"{n}\" instead", "{r} -> rename to {n}", "change {r} to say {n}"])
     elif kind == "tags":
-        template = rng.choice(["tag {r} as {g}", "set the tags of {r} to {g}", "{r} tags: {g}", "label {r} {g}"])
-    else:
+        template = rng.choice(["tag {r} as {g}", "set the tags of {r} to {g}", "{r} tags: {g}", "label {r} {g}",
+                               "retag {r} with {g}", "change the tags on {r} to {g}"] if changes["tags"] else
+                              ["remove all tags from {r}", "clear the tags on {r}", "untag {r}"])
+    elif kind == "priority_due":
         template = rng.choice(["make {r} {p} priority and move it to {d}", "{r}: {p} priority, due {d}",
-                               "change {r} to {p} priority and due {d}"])
-    template = _styled(rng, template)
-    request = template.format(r=ref, p=changes.get("priority", ""), d=changes.get("due_date", ""),
-                              n=changes.get("title", ""), g=" and ".join(changes.get("tags", [])))
-    if rng.random() < 0.2:
+                               "change {r} to {p} priority and due {d}", "push {r} to {d}, and it's {c}",
+                               "{r} is {c}, needs doing by {d}"])
+    else:
+        template = rng.choice(['rename {r} to "{n}" and move it to {d}', "{r}: call it {n}, due {d}",
+                               "change {r} to '{n}', due {d}"])
+    if rng.random() < 0.1:
+        template = sf.typo(rng, template)
+    if rng.random() < 0.4 and "{c}" not in template and p:
+        template, cue = template.replace("{p} priority", "{c}"), cue
+    tag_text = rng.choice([" and ", ", "]).join(changes.get("tags", []))
+    request = sf.with_context(rng, template.format(r=ref, p=p, c=cue, d=d, n=n, g=tag_text))
+    if "title" in changes:
+        changes["title"] = sf.as_title(n)
+    if rng.random() < 0.15:
         request = request.lower()
-        changes = {k: (v.lower() if isinstance(v, str) else v) for k, v in changes.items()}
+        changes = {k: (v.lower() if isinstance(v, str) and k != "title" else v) for k, v in changes.items()}
+        if "title" in changes:
+            changes["title"] = sf.as_title(n.lower())
     return request, {"action": "update_task", "task_id": task_id, "changes": changes}
 
 
+COMPLETE_FRAMES = ["mark {r} as done", "mark {r} done", "{r} is done", "{r} done", "finished {r}", "I finished {r}",
+                   "tick off {r}", "check off {r}", "close {r}, it's finished", "done with {r}", "complete {r}",
+                   "{r} ✅", "{r} - done!", "please mark {r} complete", "can you mark {r} as finished?",
+                   "got {r} done", "{r} is finished, the one about {x}", "{r} (the {x} one) is done",
+                   "i did {r}, mark it done", "set {r} to done", "{r} is complete", "mark {r} as completed"]
+DELETE_FRAMES = ["delete {r}", "remove {r}", "get rid of {r}", "trash {r}", "drop {r} from my list", "{r} can go",
+                 "scrap {r}", "cancel {r}, not happening", "I don't need {r} anymore", "take {r} off my list",
+                 "erase {r}", "please remove {r} from my list", "{r} is no longer needed, delete it",
+                 "delete {r} (the {x} one)", "remove {r} - the one about {x}", "bin {r}", "please delete {r}"]
+
+
+def _ref_or_bare(rng: random.Random, task_id: int, frame: str) -> str:
+    # A bare number reads as an id only where the frame says so ("mark 7 done", "7 is done").
+    return sf.task_ref(rng, task_id, bare_ok=not frame.startswith(("{r} (", "{r} is finished")))
+
+
 def make_complete(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
-    task_id = rng.randint(1, 250)
-    template = _styled(rng, rng.choice([
-        "mark {r} as done", "I finished {r}", "complete {r}", "{r} is done", "check off {r}", "done with {r}",
-        "mark {r} complete", "i did {r}, mark it done", "close {r}, it's finished", "{r} done ✅"]))
-    return template.format(r=_task_ref(rng, task_id)), {"action": "complete_task", "task_id": task_id}
+    task_id = sf.random_task_id(rng)
+    frame = rng.choice(COMPLETE_FRAMES)
+    request = frame.format(r=_ref_or_bare(rng, task_id, frame), x=_described_task(rng))
+    return sf.with_context(rng, request), {"action": "complete_task", "task_id": task_id}
 
 
 def make_delete(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
-    task_id = rng.randint(1, 250)
-    template = _styled(rng, rng.choice([
-        "delete {r}", "remove {r}", "get rid of {r}", "cancel {r}, not needed anymore", "please delete {r}",
-        "drop {r} from my list", "trash {r}", "{r} can be deleted", "erase {r}"]))
-    return template.format(r=_task_ref(rng, task_id)), {"action": "delete_task", "task_id": task_id}
+    task_id = sf.random_task_id(rng)
+    frame = rng.choice(DELETE_FRAMES)
+    request = frame.format(r=_ref_or_bare(rng, task_id, frame), x=_described_task(rng))
+    return sf.with_context(rng, request), {"action": "delete_task", "task_id": task_id}
+
+
+def _described_task(rng: random.Random) -> str:
+    """How people point at a task by what it is about, not by id ("the plumber", "2 concert tickets")."""
+    category = rng.choice(list(vocab.OBJECTS))
+    return rng.choice(vocab.OBJECTS[category]).removeprefix("the ")
 
 
 def make_list(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
     call: dict[str, Any] = {"action": "list_tasks"}
-    kind = rng.choice(["all", "open", "done", "priority", "due", "open_priority"])
-    if kind == "all":
+    if rng.random() < 0.4:
+        call["status"] = rng.choice(["open", "open", "done"])
+    if rng.random() < 0.35:
+        call["priority"] = rng.choice(taskapi.PRIORITIES)
+    if rng.random() < 0.35 and call.get("status") != "done":
+        call["due_date"] = sf.date_phrase(rng, today)
+    status = rng.choice(LIST_WORDS[call["status"]]) if "status" in call else ""
+    cue = rng.choice(sf.LIST_PRIORITY_WORDS[call["priority"]]) if "priority" in call else ""
+    due = call.get("due_date", "")
+    if not status and not cue and not due:
         request = rng.choice(["show my tasks", "list all my tasks", "what's on my list?", "what do I have to do?",
-                              "show me everything on my todo list", "list tasks"])
-    elif kind == "open":
-        call["status"] = "open"
-        request = rng.choice(["what's still open?", "list open tasks", "show unfinished tasks", "what haven't I done yet?",
-                              "show my open tasks"])
-    elif kind == "done":
-        call["status"] = "done"
-        request = rng.choice(["show completed tasks", "what have I finished?", "list done tasks",
-                              "which tasks are done?", "show me what I completed"])
-    elif kind == "priority":
-        call["priority"] = rng.choice(taskapi.PRIORITIES)
-        request = rng.choice(["show {p} priority tasks", "list my {p} priority tasks", "what's {p} priority?",
-                              "which tasks are {p} priority?"]).format(p=call["priority"])
-    elif kind == "due":
-        date = random_date_phrase(rng, today) or DatePhrase("today", "")
-        call["due_date"] = date.text
-        request = rng.choice(["what's due {d}?", "show tasks due {d}", "list everything due {d}",
-                              "what do I have {d}?"]).format(d=date.text)
+                              "show me everything on my todo list", "list tasks", "my todos?", "show me the list",
+                              "what tasks do I have", "give me my task list", "everything please, all tasks"])
     else:
-        call["status"] = "open"
-        call["priority"] = rng.choice(taskapi.PRIORITIES)
-        request = rng.choice(["show open {p} priority tasks", "which {p} priority tasks are still open?",
-                              "list unfinished {p} priority tasks"]).format(p=call["priority"])
-    request = _styled(rng, request)
+        parts = {"s": status, "c": cue, "d": due}
+        forms = []
+        if cue and status:
+            forms += ["show {c} tasks that are {s}", "list {s} {c} tasks", "which {c} tasks are {s}?"]
+        if cue and not status:
+            forms += ["show {c} tasks", "anything {c}?", "list my {c} stuff", "what's {c}?"]
+        if status and not cue:
+            forms += ["what's {s}?", "list {s} tasks", "show me what's {s}", "which tasks are {s}?"]
+        if due:
+            due_forms = ("{d}",) if due.startswith("in ") else ("due {d}", "for {d}")
+            forms = [f.rstrip("?") + " " + due_form for f in forms for due_form in due_forms] if forms else [
+                "what's due {d}?", "show tasks due {d}", "what's on my plate {d}", "list everything due {d}",
+                "what do I have {d}?", "anything due {d}?"]
+        request = rng.choice(forms).format(**parts).replace("?  ", "? ")
+    if rng.random() < 0.1:
+        request = sf.typo(rng, request)
+    request = sf.with_context(rng, request)
     if rng.random() < 0.2:
         request = request.lower()
         call = {k: (v.lower() if isinstance(v, str) else v) for k, v in call.items()}
     return request, call
 
 
-CLARIFY = [
-    (["delete my task", "remove the task", "delete it", "get rid of that task", "cancel the task"],
-     "Which task should I delete? Please give its id."),
-    (["mark it as done", "I finished the task", "complete my task", "mark the task complete", "that one is done"],
-     "Which task did you complete? Please give its id."),
-    (["change the priority", "update the task", "move the task to friday", "rename the task", "make it urgent"],
-     "Which task should I update? Please give its id."),
-    (["remind me", "add a task", "create a new task", "remind me tomorrow", "new task please"],
-     "What should the task be?"),
-]
+# No id named: which task is meant is unknowable, so the assistant asks instead of guessing.
+NO_ID_REFS = ["it", "that", "that one", "this one", "the last one", "the task", "my task", "that task",
+              "the {x} one", "the {x} task", "the task about {x}", "the one about {x}", "the {x} thing",
+              "everything tagged {g}", "both of those", "all of them", "the first one", "the other one"]
+NO_ID_FRAMES = {
+    "delete": ["delete {ref}", "remove {ref}", "get rid of {ref}", "can you delete {ref}", "scrap {ref}",
+               "I don't need {ref} anymore, delete it", "trash {ref}", "take {ref} off my list"],
+    "complete": ["mark {ref} done", "{Ref} is done", "done with {ref}", "finished {ref}", "tick off {ref}",
+                 "I already did {ref}, tick it off", "mark {ref} as complete", "check {ref} off"],
+    "update": ["move {ref} to {d}", "push {ref} to {d}", "make {ref} urgent", "bump {ref} to high priority",
+               "rename {ref} to {n}", "tag {ref} as {g}", "change the due date to {d}", "change the priority to {p}",
+               "make {ref} low priority", "{Ref} should be due {d}", "set {ref} to {p} priority"],
+}
+NO_ID_QUESTIONS = {"delete": "Which task should I delete? Please give its id.",
+                   "complete": "Which task did you finish? Please give its id.",
+                   "update": "Which task should I change? Please give its id."}
+NO_TITLE_REQUESTS = ["remind me {d}", "add a task", "new todo, {c}", "create a task for {d}", "remind me",
+                     "add something to my list", "new task", "put a reminder in for {d}", "make a task, {c}",
+                     "I need to do something {d}", "add a task for {d} please", "set a reminder", "todo: ",
+                     "can you add a new task?", "Remind me about it {d}"]
 
 
 def make_clarify(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
-    requests, question = rng.choice(CLARIFY)
-    return _styled(rng, rng.choice(requests)), {"action": "clarify", "question": question}
+    values = {"x": _described_task(rng), "g": rng.choice(vocab.TAGS), "d": sf.date_phrase(rng, today),
+              "n": sf.compose_title(rng), "p": rng.choice(taskapi.PRIORITIES),
+              "c": rng.choice(sf.PRIORITY_CUES[rng.choice(taskapi.PRIORITIES)])}
+    kind = rng.choices(["delete", "complete", "update", "no_title", "no_change"], [28, 26, 26, 12, 8])[0]
+    if kind == "no_title":
+        request, question = rng.choice(NO_TITLE_REQUESTS).format(**values).strip(), "What should the task be?"
+    elif kind == "no_change":
+        task_id = sf.random_task_id(rng)
+        request = rng.choice(["update {r}", "edit {r}", "change {r}", "I want to change {r}", "modify {r}",
+                              "{r} needs an update"]).format(r=sf.task_ref(rng, task_id))
+        question = f"What should I change in task {task_id}?"
+    else:
+        ref = rng.choice(NO_ID_REFS).format(**values)
+        request = rng.choice(NO_ID_FRAMES[kind]).format(ref=ref, Ref=sf.as_title(ref), **values)
+        question = NO_ID_QUESTIONS[kind]
+    request = sf.with_context(rng, request)
+    if rng.random() < 0.2:
+        request = request.lower()
+    return request, {"action": "clarify", "question": question}
 
 
-MAKERS = [(make_create, 60), (make_update, 11), (make_complete, 8), (make_delete, 7), (make_list, 10),
-          (make_clarify, 5)]
+MAKERS = [(make_create, 52), (make_update, 12), (make_complete, 7), (make_delete, 7), (make_list, 9),
+          (make_clarify, 13)]
 
 
 def random_today(rng: random.Random) -> dt.date:
@@ -342,8 +284,10 @@ def random_today(rng: random.Random) -> dt.date:
 
 
 def chat_row(today: dt.date, request: str, call: dict[str, Any]) -> dict[str, Any]:
+    # The prompt carries no date: the model copies date phrases and the client resolves them
+    # against its own today, so every request shares one cacheable prefix.
     return {"messages": [
-        {"role": "system", "content": taskapi.system_prompt(today)},
+        {"role": "system", "content": taskapi.SYSTEM_PROMPT},
         {"role": "user", "content": request},
         {"role": "assistant", "content": taskapi.dumps(call)},
     ]}
@@ -351,22 +295,20 @@ def chat_row(today: dt.date, request: str, call: dict[str, Any]) -> dict[str, An
 
 def case_row(case_id: str, today: dt.date, request: str, call: dict[str, Any]) -> dict[str, Any]:
     """The case form: expected with defaults filled in and due dates resolved to ISO dates."""
-    expected = taskapi.fill_defaults(call)
-    for holder in (expected, expected.get("changes")):
-        if isinstance(holder, dict) and isinstance(holder.get("due_date"), str):
-            holder["due_date"] = taskapi.resolve_due_date(holder["due_date"], today).isoformat()
-    return {"id": case_id, "today": today.isoformat(), "request": request, "expected": expected}
+    return {"id": case_id, "today": today.isoformat(), "request": request,
+            "expected": taskapi.resolved_call(call, today)}
 
 
 def generate(seed: int, n_train: int, n_val: int, n_test: int) -> dict[str, list[tuple[dt.date, str, dict]]]:
     """Rows per split as (today, request, call); no request text appears in two splits.
 
     Test rows are drawn first and validation rows next, so a bigger training set (same seed) is
-    judged on the same held-out cases.
+    judged on the same held-out cases. A request that the hand-written evaluation set contains is
+    never emitted (short ones like "what's due tomorrow?" can come up by chance).
     """
     rng = random.Random(seed)
     makers, weights = zip(*MAKERS)
-    seen: set[str] = set()
+    seen: set[str] = set(held_out_requests())
     rows: list[tuple[dt.date, str, dict]] = []
     total = n_train + n_val + n_test
     attempts = 0
@@ -376,7 +318,7 @@ def generate(seed: int, n_train: int, n_val: int, n_test: int) -> dict[str, list
             raise RuntimeError("could not generate enough distinct requests; lower the split sizes")
         today = random_today(rng)
         request, call = rng.choices(makers, weights)[0](rng, today)
-        key = " ".join(request.casefold().split())
+        key = normalized_request(request)
         if key in seen:
             continue
         seen.add(key)

@@ -1,0 +1,218 @@
+"""Stage 6: benchmark a model through Ollama (or embedded llama.cpp) and judge it against the spec.
+
+By default two case sets are run: the hand-written requests shipped with ftpack
+(ftpack/evalsets/handwritten.jsonl: written by people who never saw the generator, one "class"
+per kind of input) and the generated test split beside the training data. The spec gate judges the
+hand-written set: a model that only learned the generator's templates must not pass. `--cases
+FILE` runs one set of the user's own instead.
+
+Each request goes to /api/chat at temperature 0 with the training system prompt, streamed, after
+one warm-up request. Recorded per request: wall time, time to first token, the engine's load /
+prompt-eval / eval durations and counts, and tokens/s. A cold-start request follows an unload.
+Replies are scored with ftpack.score (accuracy per action and class, clarify accuracy, invented
+task ids). `--concurrency N` adds a throughput phase with N clients. `--compare-f16` runs the
+judged set on the unquantized GGUF for the accuracy cost of quantization. With no Ollama
+reachable, the run's GGUF runs in embedded llama.cpp instead, and every report says so.
+
+Reports: RUN_DIR/bench/report.json, report.md, latency.png, accuracy.png.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime as dt
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ftpack.bench.engines import Engine, Reply, llamacpp_engine, ollama_engine
+from ftpack.bench.floor import floor_report
+from ftpack.bench.figures import DEFAULT_SPEC, judge, latency_summary, load_spec, percentiles  # noqa: F401
+from ftpack.bench.report import write_reports
+from ftpack.errors import FtpackError
+from ftpack.evalsets import HANDWRITTEN_CASES
+from ftpack.ollama_host import server_version
+from ftpack.rundir import load_run_config, read_metrics, update_metrics
+from ftpack.score import Case, load_cases, score
+
+
+
+@dataclass
+class CaseSet:
+    name: str
+    path: Path
+    cases: list[Case]
+
+
+def case_sets(run_dir: Path, cases_file: str | None, limit: int | None) -> list[CaseSet]:
+    """The sets to run, the judged one first: the user's file, or hand-written + generated."""
+    if cases_file:
+        paths = [(Path(cases_file).stem, Path(cases_file))]
+    else:
+        paths = [("hand-written", HANDWRITTEN_CASES)]
+        generated = default_cases(run_dir)
+        if generated.is_file():
+            paths.append(("generated", generated))
+    return [CaseSet(name, path, load_cases(path)[: limit or None]) for name, path in paths]
+
+
+def run_cases(engine: Engine, cases: list[Case], concurrency: int = 1) -> tuple[list[Reply], float]:
+    started = time.perf_counter()
+    if concurrency <= 1:
+        replies = [engine.ask(c) for c in cases]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+            replies = list(pool.map(engine.ask, cases))
+    return replies, time.perf_counter() - started
+
+
+def default_cases(run_dir: Path) -> Path:
+    cfg = load_run_config(run_dir)
+    return Path(cfg.train_file).parent / "test_cases.jsonl"
+
+
+def bench(run_dir: str | Path, model: str | None = None, cases_file: str | None = None, host: str | None = None,
+          engine_name: str = "auto", structured: bool = False, concurrency: int = 1, limit: int | None = None,
+          spec_file: str | None = None, compare_f16: bool = False, out_dir: str | Path | None = None,
+          engine_note: str | None = None) -> dict[str, Any]:
+    """Benchmark a run; engine_note says in the reports why llama.cpp ran (default: from engine_name)."""
+    run_dir = Path(run_dir)
+    metrics = read_metrics(run_dir)
+    if "train" not in metrics:
+        raise FtpackError(f"{run_dir} is not a finished training run (no metrics.json train section)")
+    spec = load_spec(spec_file)
+    sets = case_sets(run_dir, cases_file, limit)
+    engine = pick_engine(run_dir, metrics, model, host, engine_name, structured)
+    try:
+        report = measure(engine, sets, concurrency)
+    finally:
+        engine.close()
+    judged = sets[0]
+    if compare_f16:
+        report["quantization"] = compare_quantization(run_dir, metrics, engine, judged.cases, host, structured, report)
+    gguf = metrics.get("export", {}).get("gguf", {}).get("path")
+    if gguf and Path(gguf).is_file():
+        report["floor"] = floor_report(Path(gguf), report["requests"], spec.get("latency_p95_ms_max"))
+    accuracy = report["accuracy"]
+    figures = {"val_loss": metrics["train"].get("val_loss"), "latency_p95_ms": report["latency"]["wall_ms"]["p95"],
+               **{key: accuracy[key] for key in ("task_creation_accuracy", "all_operations_accuracy",
+                                                 "json_valid_rate", "clarify_accuracy", "invented_id_rate")}}
+    report["spec"] = {"judged_set": judged.name, "criteria": judge(spec, figures)}
+    report["spec"]["passed"] = all(v["passed"] for v in report["spec"]["criteria"])
+    report["training"] = {key: metrics["train"].get(key) for key in
+                          ("train_rows", "train_tokens", "epochs", "steps", "train_seconds", "device", "backend")}
+    report["run_dir"] = str(run_dir)
+    if report["engine"] != "ollama":
+        report["engine_note"] = engine_note or ("asked for with --engine" if engine_name == "llama.cpp"
+                                                else "no Ollama was reachable")
+    report["date"] = dt.datetime.now().isoformat(timespec="seconds")
+    write_reports(Path(out_dir) if out_dir else run_dir / "bench", report)
+    update_metrics(run_dir, "bench", without_requests(report))
+    return report
+
+
+def without_requests(report: dict[str, Any]) -> dict[str, Any]:
+    """The report less its per-request rows (for metrics.json and the ship manifest)."""
+    slim = {k: v for k, v in report.items() if k not in ("requests", "sets")}
+    slim["sets"] = {name: {k: v for k, v in one.items() if k != "requests"} for name, one in report["sets"].items()}
+    return slim
+
+
+def pick_engine(run_dir: Path, metrics: dict[str, Any], model: str | None, host: str | None, engine_name: str,
+                structured: bool) -> Engine:
+    if engine_name not in ("auto", "ollama", "llama.cpp"):
+        raise FtpackError(f"unknown engine {engine_name!r}: use auto, ollama or llama.cpp")
+    registered = metrics.get("register", {}).get("model")
+    if engine_name in ("auto", "ollama"):
+        try:
+            server_version(host)
+        except FtpackError as exc:
+            if engine_name == "ollama":
+                raise
+            print(f"ftpack: {exc}; benchmarking in embedded llama.cpp instead", flush=True)
+        else:
+            if not (model or registered):
+                raise FtpackError(f"{run_dir} is not registered in Ollama: run `ftpack register {run_dir} --name NAME` "
+                                  "or pass --model NAME:TAG")
+            return ollama_engine(model or registered, host, structured)
+    gguf = metrics.get("export", {}).get("gguf", {}).get("path")
+    if not gguf or not Path(gguf).is_file():
+        raise FtpackError(f"{run_dir} has no GGUF to run in llama.cpp: run `ftpack export {run_dir}`")
+    return llamacpp_engine(run_dir, Path(gguf), structured)
+
+
+def measure(engine: Engine, sets: list[CaseSet], concurrency: int) -> dict[str, Any]:
+    """Run every set through one loaded engine; the first set's figures are the report's headline."""
+    judged = sets[0]
+    print(f"ftpack: benchmarking {engine.model} through {engine.name} on "
+          + ", ".join(f"{len(s.cases)} {s.name} cases" for s in sets), flush=True)
+    engine.unload()
+    cold = engine.ask(judged.cases[0])  # first request after a fresh load
+    engine.ask(judged.cases[0])  # warm-up
+    results_by_set = {}
+    for one in sets:
+        replies, seconds = run_cases(engine, one.cases)
+        accuracy, results = score(one.cases, [r.text for r in replies])
+        results_by_set[one.name] = {
+            "cases_file": str(one.path), "n_cases": len(one.cases),
+            "latency": latency_summary([r.timing for r in replies]),
+            "sequential_requests_per_second": round(len(one.cases) / seconds, 2),
+            "accuracy": accuracy,
+            "requests": [{"id": c.id, "class": c.category, "request": c.request, "reply": r.text, **asdict(r.timing),
+                          "correct": res.correct, "invented_id": res.invented_id}
+                         for c, r, res in zip(one.cases, replies, results)],
+        }
+    headline = results_by_set[judged.name]
+    report: dict[str, Any] = {
+        "engine": engine.name, "model": engine.model, **engine.details,
+        **{k: headline[k] for k in ("cases_file", "n_cases", "latency", "sequential_requests_per_second",
+                                    "accuracy", "requests")},
+        "cold_start": asdict(cold.timing),
+        "sets": results_by_set,
+    }
+    if concurrency > 1:
+        loaded, seconds = run_cases(engine, judged.cases, concurrency)
+        report["concurrency"] = {"clients": concurrency, "requests_per_second": round(len(judged.cases) / seconds, 2),
+                                 "latency": latency_summary([r.timing for r in loaded])}
+    return report
+
+
+def compare_quantization(run_dir: Path, metrics: dict[str, Any], engine: Engine, cases: list[Case], host: str | None,
+                         structured: bool, report: dict[str, Any]) -> dict[str, Any]:
+    """The same cases on the f16 GGUF, same engine kind: the accuracy cost of quantizing."""
+    f16 = metrics.get("export", {}).get("gguf_f16", {}).get("path")
+    if not f16 or not Path(f16).is_file():
+        raise FtpackError(f"{run_dir} has no f16 GGUF to compare with: run `ftpack export {run_dir}`")
+    if engine.name == "ollama":
+        from ftpack.modelfile import build_spec
+        from ftpack.register import connect, create, upload
+
+        spec = build_spec(run_dir)
+        spec.gguf = str(Path(f16).resolve())
+        client, _ = connect(host)
+        digest, _ = upload(client, host, spec.gguf, metrics["export"]["gguf_f16"].get("sha256"))
+        name = engine.model.split(":")[0] + ":ftpack-f16-check"
+        create(client, name, spec, {"model": digest})
+        other = ollama_engine(name, host, structured)
+        try:
+            replies, _ = run_cases(other, cases)
+        finally:
+            client.delete(name)
+    else:
+        other = llamacpp_engine(run_dir, Path(f16), structured)
+        try:
+            replies, _ = run_cases(other, cases)
+        finally:
+            other.close()
+    f16_metrics, _ = score(cases, [r.text for r in replies])
+    keys = ("task_creation_accuracy", "all_operations_accuracy", "json_valid_rate")
+    quant = metrics.get("export", {}).get("quant", "q4_k_m")
+    return {"reference": "f16 GGUF", "quantized": quant,
+            **{f"f16_{k}": f16_metrics[k] for k in keys},
+            **{f"{quant}_{k}": report["accuracy"][k] for k in keys},
+            **{f"delta_{k}": None if f16_metrics[k] is None or report["accuracy"][k] is None
+               else round(report["accuracy"][k] - f16_metrics[k], 4) for k in keys}}
+
+
+# ------------------------------------------------------------------------------- reports

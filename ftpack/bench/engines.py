@@ -1,0 +1,159 @@
+"""How the benchmark asks a model: Ollama's /api/chat, or the run's GGUF in embedded llama.cpp.
+
+Both send the same conversation (the training system prompt, then the request), at temperature 0,
+streamed, and record wall time, time to first token and the engine's own token counts and
+durations, so that latency can be split into prompt evaluation and decoding.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ftpack import taskapi
+from ftpack.errors import FtpackError
+from ftpack.ollama_host import base_url
+from ftpack.rundir import load_run_config, read_metrics
+from ftpack.score import Case
+
+# A Task API reply is < 100 tokens; the cap keeps a looping model from running to the context end.
+MAX_REPLY_TOKENS = 192
+
+
+@dataclass
+class Timing:
+    wall_ms: float
+    ttft_ms: float | None
+    prompt_tokens: int | None = None
+    eval_tokens: int | None = None
+    load_ms: float | None = None
+    prompt_eval_ms: float | None = None
+    eval_ms: float | None = None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if self.eval_tokens and self.eval_ms:
+            return self.eval_tokens / (self.eval_ms / 1000)
+        return None
+
+
+@dataclass
+class Reply:
+    text: str
+    timing: Timing
+
+
+@dataclass
+class Engine:
+    """One way of asking the model: `ask(case) -> Reply`, plus how to force a cold start."""
+
+    name: str  # "ollama" or "llama.cpp (embedded)"
+    model: str
+    ask: Callable[[Case], Reply]
+    unload: Callable[[], None]
+    close: Callable[[], None] = lambda: None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def messages_for(case: Case) -> list[dict[str, str]]:
+    return [{"role": "system", "content": taskapi.SYSTEM_PROMPT}, {"role": "user", "content": case.request}]
+
+
+# ------------------------------------------------------------------------------- engines
+def ollama_engine(model: str, host: str | None, structured: bool) -> Engine:
+    from ftpack.register import connect
+
+    client, version = connect(host)
+    names = {m.model for m in client.list().models}
+    if model not in names:
+        raise FtpackError(f"model {model} is not in the Ollama at {base_url(host)}: register it with "
+                          "`ftpack register RUN_DIR --name NAME` or pass --model")
+    fmt = taskapi.json_schema() if structured else None
+
+    def ask(case: Case) -> Reply:
+        started = time.perf_counter()
+        first = None
+        parts, final = [], None
+        for chunk in client.chat(model=model, messages=messages_for(case), stream=True, format=fmt,
+                                 options={"temperature": 0, "num_predict": MAX_REPLY_TOKENS}):
+            if chunk.message.content:
+                if first is None:
+                    first = time.perf_counter()
+                parts.append(chunk.message.content)
+            if chunk.done:
+                final = chunk
+        wall = time.perf_counter() - started
+        timing = Timing(wall_ms=wall * 1000, ttft_ms=(first - started) * 1000 if first else None)
+        if final is not None:  # some builds end a stream cut at the context limit without it
+            timing.prompt_tokens, timing.eval_tokens = final.prompt_eval_count, final.eval_count
+            timing.load_ms, timing.prompt_eval_ms, timing.eval_ms = (
+                None if value is None else value / 1e6
+                for value in (final.load_duration, final.prompt_eval_duration, final.eval_duration))
+        return Reply("".join(parts), timing)
+
+    def unload() -> None:
+        client.generate(model=model, prompt="", keep_alive=0)
+        for _ in range(100):  # wait until the runner is really gone
+            if model not in {m.model for m in client.ps().models}:
+                return
+            time.sleep(0.1)
+
+    return Engine("ollama", model, ask, unload, details={"ollama_version": version, "host": base_url(host),
+                                                       "structured_output": structured})
+
+
+def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool) -> Engine:
+    import llama_cpp
+    from transformers import AutoTokenizer
+
+    from ftpack.export import bos_to_strip
+
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "adapter")
+    tokenizer.chat_template = (run_dir / "chat_template.jinja").read_text("utf-8")
+    stop = read_metrics(run_dir)["train"]["stop_tokens"]
+    n_ctx = max(512, load_run_config(run_dir).max_length + 128)
+    strip = bos_to_strip(tokenizer, gguf)  # once, not per request: it maps the whole GGUF
+    grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(taskapi.json_schema()), verbose=False) if structured else None
+    state: dict[str, Any] = {"llm": None}
+
+    def model() -> Any:
+        if state["llm"] is None:
+            state["llm"] = llama_cpp.Llama(model_path=str(gguf), n_ctx=n_ctx, verbose=False)
+        return state["llm"]
+
+    def ask(case: Case) -> Reply:
+        started = time.perf_counter()
+        loaded_before = state["llm"] is not None
+        llm = model()
+        load_ms = 0.0 if loaded_before else (time.perf_counter() - started) * 1000
+        prompt = tokenizer.apply_chat_template(messages_for(case), tokenize=False, add_generation_prompt=True)
+        prompt = prompt.removeprefix(strip)
+        tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        # llama-cpp-python reuses the longest prefix it already evaluated (as Ollama does): count
+        # only the tokens this request really evaluates
+        cached = llm.longest_token_prefix(llm._input_ids.tolist(), tokens[:-1]) if llm.n_tokens else 0
+        first, parts, usage_tokens = None, [], 0
+        for chunk in llm.create_completion(prompt, max_tokens=MAX_REPLY_TOKENS, temperature=0.0, stop=stop, stream=True, grammar=grammar):
+            text = chunk["choices"][0]["text"]
+            if text and first is None:
+                first = time.perf_counter()
+            parts.append(text)
+            usage_tokens += 1
+        wall = time.perf_counter() - started
+        return Reply("".join(parts), Timing(wall_ms=wall * 1000, ttft_ms=(first - started) * 1000 if first else None,
+                                            prompt_tokens=len(tokens) - cached, eval_tokens=usage_tokens, load_ms=load_ms,
+                                            eval_ms=(wall - ((first or started) - started)) * 1000))
+
+    def unload() -> None:
+        if state["llm"] is not None:
+            state["llm"].close()
+            state["llm"] = None
+
+    return Engine("llama.cpp (embedded)", str(gguf), ask, unload, close=unload,
+                  details={"llama_cpp_python": llama_cpp.__version__, "structured_output": structured})
+
+
+# ------------------------------------------------------------------------------- figures

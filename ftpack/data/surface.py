@@ -1,0 +1,227 @@
+"""Surface forms: how people write a title, a date, a priority, tags and a task id.
+
+Each attribute has a value the assistant must produce (a date phrase from the contract's grammar,
+a priority, tag names) and many ways to say it, in several positions: after the title, before it
+("High priority: book the venue", "Tomorrow I must ..."), inside the frame ("remind me on May 3
+to ..."), or in a sentence of its own ("Tags: home, diy. Low priority."). Which form and which
+position are drawn independently, so the model learns what an attribute looks like, not where
+the generator tends to put it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from ftpack import taskapi
+from ftpack.data import vocab
+
+# ------------------------------------------------------------------------------------- titles
+def compose_title(rng: random.Random) -> str:
+    """A title in the user's words: verb + object (+ complement), or a fixed everyday chore."""
+    if rng.random() < 0.12:
+        return rng.choice(vocab.FIXED_TITLES)
+    verb, categories = rng.choice(vocab.VERBS)
+    title = f"{verb} {rng.choice(vocab.OBJECTS[rng.choice(categories.split())])}"
+    if rng.random() < 0.3:
+        title += " " + rng.choice(vocab.COMPLEMENTS)
+    return title
+
+
+def as_title(text: str) -> str:
+    """The title the assistant writes: the user's span, first letter capitalized."""
+    return text[:1].upper() + text[1:]
+
+
+# -------------------------------------------------------------------------------------- dates
+_NUMBER_WORDS = ["a", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+                 "twelve"]
+_ORDINAL = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}
+
+
+def _cased(rng: random.Random, word: str) -> str:
+    return word.capitalize() if rng.random() < 0.4 else word
+
+
+def _month_day(rng: random.Random, today: dt.date) -> str:
+    date = today + dt.timedelta(days=rng.randint(1, 240))
+    month = date.strftime("%B")
+    month = month[:3] if rng.random() < 0.45 else month
+    month = month.lower() if rng.random() < 0.35 else month
+    day = str(date.day) + (_ORDINAL.get(date.day, "th") if rng.random() < 0.3 else "")
+    phrase = rng.choice([f"{month} {day}", f"{month} {day}", f"{day} {month}", f"the {day} of {month}"])
+    if rng.random() < 0.12:
+        phrase += f", {date.year}" if phrase[0].isalpha() and not phrase.startswith("the") else f" {date.year}"
+    return phrase
+
+
+def date_phrase(rng: random.Random, today: dt.date) -> str:
+    """A due date as the contract's grammar writes it (what the assistant copies)."""
+    kind = rng.choices(["today", "tomorrow", "after", "weekday", "next_week", "in_n", "eom", "month_day", "iso"],
+                       [8, 18, 3, 22, 6, 12, 4, 20, 4])[0]
+    if kind == "today":
+        return rng.choice(["today", "today", "tonight", "this evening", "this afternoon", "this morning"])
+    if kind == "tomorrow":
+        return rng.choice(["tomorrow"] * 5 + ["tomorrow morning", "tomorrow evening", "tomorrow night"])
+    if kind == "after":
+        return rng.choice(["the day after tomorrow", "day after tomorrow"])
+    if kind == "weekday":
+        day = rng.choice(taskapi.WEEKDAYS)
+        day = _cased(rng, day[:3] if rng.random() < 0.12 else day)
+        return rng.choice(["{}", "{}", "next {}", "this {}"]).format(day)
+    if kind == "next_week":
+        return "next week"
+    if kind == "in_n":
+        unit = rng.choice(["day", "day", "week"])
+        n = rng.randint(1, 12 if unit == "day" else 4)
+        count = rng.choice(["a", "one"]) if n == 1 else (str(n) if rng.random() < 0.55 else _NUMBER_WORDS[n])
+        return f"in {count} {unit}{'s' if n > 1 else ''}"
+    if kind == "eom":
+        return rng.choice(["end of the month", "end of month", "the end of the month", "end of this month"])
+    if kind == "month_day":
+        return _month_day(rng, today)
+    return (today + dt.timedelta(days=rng.randint(0, 150))).isoformat()
+
+
+def _date_lead(rng: random.Random, phrase: str) -> str:
+    if phrase.startswith(("in ", "the ", "end", "this", "next week", "day after")):
+        return rng.choice(["", "", "by "]) if not phrase.startswith("in ") else ""
+    if phrase.startswith(("today", "tonight", "tomorrow")):
+        return rng.choice(["", "", "", "by ", "for "])
+    return rng.choice(["", "on ", "by ", "due ", "before ", "for ", "no later than "])
+
+
+def date_after(rng: random.Random, phrase: str) -> str:
+    return rng.choice([" ", " ", ", ", " - "]) + _date_lead(rng, phrase) + phrase
+
+
+def date_before(rng: random.Random, phrase: str) -> str:
+    lead = _date_lead(rng, phrase).strip()
+    text = f"{lead} {phrase}" if lead else phrase
+    return as_title(text) + rng.choice([", ", ": ", " - ", " ", ", "])
+
+
+def date_inside(rng: random.Random, phrase: str) -> str:
+    """For frames with a slot before the title: 'remind me {on May 3} to ...'."""
+    return _date_lead(rng, phrase) + phrase
+
+
+def date_sentence(rng: random.Random, phrase: str) -> str:
+    return rng.choice(["Due {}.", "Due: {}.", "Deadline: {}.", "It's due {}.", "Needs to be done by {}.",
+                       "due {}", "Do it {}.", "When: {}.", "Date: {}."]).format(phrase)
+
+
+# ---------------------------------------------------------------------------------- priority
+PRIORITY_CUES = {
+    "high": ["urgent", "URGENT", "asap", "ASAP", "high priority", "important", "top priority", "critical",
+             "very important", "super urgent", "high prio", "priority high", "Urgent", "Important"],
+    "low": ["low priority", "not important", "no rush", "whenever", "not urgent", "low prio", "someday",
+            "no hurry", "whenever you can", "when you get a chance", "priority low", "Low priority"],
+    "medium": ["medium priority", "normal priority", "priority medium", "medium prio", "normal prio"],
+}
+# How people name a priority when they ask for a list ("anything urgent?", "low priority tasks")
+LIST_PRIORITY_WORDS = {"high": ["urgent", "high priority", "important", "critical", "top priority", "high prio"],
+                       "low": ["low priority", "not urgent", "low prio", "unimportant", "non-urgent"],
+                       "medium": ["medium priority", "normal priority", "medium prio"]}
+
+
+def priority_after(rng: random.Random, level: str) -> str:
+    cue = rng.choice(PRIORITY_CUES[level])
+    form = rng.choice([", {}", " - {}", " ({})", ", {}!", ", {}"])
+    return form.format(cue) if rng.random() < 0.85 else ". " + as_title(cue)
+
+
+def priority_before(rng: random.Random, level: str) -> str:
+    cue = rng.choice(PRIORITY_CUES[level])
+    return rng.choice(["{}: ", "{} - ", "({}) ", "[{}] ", "{}! ", "{}, "]).format(as_title(cue) if rng.random() < 0.6
+                                                                            else cue)
+
+
+def priority_sentence(rng: random.Random, level: str) -> str:
+    cue = rng.choice(PRIORITY_CUES[level])
+    forms = {"high": ["It's urgent.", "Priority: High.", "This one is important.", "Mark it urgent.",
+                      "High priority.", "Priority: high", "It's critical.", f"{as_title(cue)}."],
+             "low": ["Low priority.", "No rush on this one.", "Not important.", "Priority: low.", "Priority: Low",
+                     "It can wait, no rush.", f"{as_title(cue)}."],
+             "medium": ["Medium priority.", "Priority: medium.", "Normal priority.", "Priority: Medium",
+                        f"{as_title(cue)}."]}
+    return rng.choice(forms[level])
+
+
+# -------------------------------------------------------------------------------------- tags
+def tags_after(rng: random.Random, tags: list[str]) -> str:
+    style = rng.randrange(7)
+    if style == 0:
+        return " " + " ".join("#" + t for t in tags)
+    if style == 1:
+        return ", tags: " + ", ".join(tags)
+    if style == 2:
+        return f", tag it {' and '.join(tags)}"
+    if style == 3:
+        return f" (label: {', '.join(tags)})"
+    if style == 4:
+        return f", tagged {' and '.join(tags)}"
+    if style == 5:
+        return " " + "".join(f"[{t}]" for t in tags)
+    return f" #{' #'.join(tags)}"
+
+
+def tags_before(rng: random.Random, tags: list[str]) -> str:
+    style = rng.randrange(3)
+    if style == 0:
+        return "".join(f"[{t}]" for t in tags) + " "
+    if style == 1:
+        return " ".join("#" + t for t in tags) + " "
+    return f"({', '.join(tags)}) " if len(tags) > 1 else f"[{tags[0]}] "
+
+
+def tags_sentence(rng: random.Random, tags: list[str]) -> str:
+    return rng.choice(["Tags: {}.", "Tag it {}.", "Label: {}.", "Tags - {}", "Tag: {}", "Tagged {}."]).format(
+        ", ".join(tags))
+
+
+# ---------------------------------------------------------------------------------- task ids
+def task_ref(rng: random.Random, task_id: int, bare_ok: bool = False) -> str:
+    forms = [f"task {task_id}", f"task #{task_id}", f"#{task_id}", f"task number {task_id}", f"number {task_id}",
+             f"item {task_id}", f"id {task_id}", f"task no. {task_id}", f"Task {task_id}", f"todo #{task_id}"]
+    if bare_ok:
+        forms += [str(task_id)] * 3
+    return rng.choice(forms)
+
+
+def random_task_id(rng: random.Random) -> int:
+    return rng.randint(1, 400) if rng.random() < 0.9 else rng.randint(401, 9999)
+
+
+# ------------------------------------------------------------------------------------ filler
+CONTEXT_PREFIXES = ["hey, ", "ok so ", "quick one: ", "ugh, busy week. ", "hi! ", "so ", "btw ", "morning! ",
+                    "before I forget: ", "one more thing - ", "hi there, ", "right, ", "Hello! ", "hmm ",
+                    "sorry, another one: ", "Assistant, "]
+CONTEXT_SUFFIXES = [" thanks", " thank you!", " - it's been on my mind", ", cheers", " :)", ". thx", " 🙏",
+                    " please", ", ta", "!!", " ok?", ". Thanks in advance"]
+
+# Misspellings of filler words only: titles, dates and tags keep their exact text.
+TYPOS = {"remind": ["remnd", "remidn", "rmind"], "please": ["pls", "plz", "pleas"], "task": ["taks", "tsak"],
+         "need": ["ned", "neeed"], "forget": ["forgt", "foget"], "could": ["cuold", "coudl"], "tasks": ["taks"],
+         "delete": ["delte", "deleet"], "complete": ["compelte"], "change": ["chnage"], "show": ["shwo"],
+         "remember": ["rember", "remeber"], "have": ["hav"], "mark": ["makr"], "should": ["shoud"]}
+
+
+def typo(rng: random.Random, frame: str) -> str:
+    """Misspell one filler word of a frame (placeholders are never touched)."""
+    words = frame.split(" ")
+    candidates = [i for i, w in enumerate(words) if w.lower().strip(":,?") in TYPOS and "{" not in w]
+    if not candidates:
+        return frame
+    i = rng.choice(candidates)
+    core = words[i].lower().strip(":,?")
+    words[i] = words[i].lower().replace(core, rng.choice(TYPOS[core]))
+    return " ".join(words)
+
+
+def with_context(rng: random.Random, request: str) -> str:
+    if rng.random() < 0.12:
+        request = rng.choice(CONTEXT_PREFIXES) + request
+    if rng.random() < 0.1:
+        request = request + rng.choice(CONTEXT_SUFFIXES)
+    return request
