@@ -6,7 +6,7 @@ metrics.json["train"]["time"] holds, in seconds:
   tokenize        tokenizing and filtering the train and val files
   trainer_setup   building the trainer (dataset preparation, optimizer set-up)
   first_step      the first optimizer step: CUDA/kernel warm-up and any compilation happen in it
-  warmup          how much longer the first step took than the median step (compilation, warm-up)
+  warmup          of first_step, how much longer it took than the median step (compilation, warm-up)
   steps           every other optimizer step (forward, backward, optimizer)
   eval            evaluations during training, and the final one when it was stale
   save            checkpoint writes during training
