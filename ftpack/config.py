@@ -58,9 +58,12 @@ class TrainConfig:
     max_length: int = 256
     load_in_4bit: bool = True  # QLoRA; Unsloth backend only
     precision: str = "auto"  # auto (bf16 > fp16 on CUDA, fp32 on CPU) | fp32 | fp16 | bf16
-    # Recompute activations in the backward pass: None = on with CUDA (it is what lets big models
-    # fit), off on CPU, where activations are small and recomputing them only costs time.
+    # Recompute activations in the backward pass: None = on CUDA only when a row of max_length would
+    # not fit the GPU without it (ftpack/train_args.py), off on CPU, where it only costs time.
     activation_checkpointing: bool | None = None
+    # On CUDA, run the effective batch (batch_size x grad_accum) as the fewest micro-batches that fit
+    # the GPU's memory; false: batch_size and grad_accum as given. No effect on CPU.
+    auto_micro_batch: bool = True
     seed: int = 42
     logging_steps: int = 5
     eval_steps: int = 0  # 0: about six evaluations per run

@@ -85,7 +85,22 @@ def create(client: Any, model: str, spec: ModelfileSpec, digests: dict[str, str]
         raise FtpackError(f"Ollama refused to create {model}: {exc.error}") from None
 
 
-def parity(client: Any, model: str, tokenizer: Any, gguf: Path) -> list[dict[str, Any]]:
+def parity_prompts(tokenizer: Any, gguf: Path) -> list[dict[str, Any]]:
+    """Each probe conversation with the training template's rendering as llama.cpp should get it
+    (raw), and the HF token count of that rendering. A bundle stores these, so that registering it
+    needs no HF tokenizer files (ftpack/pack.py)."""
+    from ftpack.export import bos_to_strip
+
+    strip = bos_to_strip(tokenizer, gguf)  # read once: it maps the whole GGUF
+    prompts = []
+    for conversation in PARITY_CONVERSATIONS:
+        text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        prompts.append({"messages": conversation, "raw_prompt": text.removeprefix(strip),
+                        "hf_tokens": len(tokenizer(text, add_special_tokens=False)["input_ids"])})
+    return prompts
+
+
+def parity(client: Any, model: str, prompts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Check every probe conversation; returns per-probe figures, raises FtpackError on a mismatch.
 
     The training template's rendering goes to /api/generate raw; the same conversation goes to
@@ -94,17 +109,11 @@ def parity(client: Any, model: str, tokenizer: Any, gguf: Path) -> list[dict[str
     when it differs from Ollama's count of the very same text, Ollama's tokenizer (not the
     template) disagrees with the one used in training.
     """
-    from ftpack.export import bos_to_strip
-
-    strip = bos_to_strip(tokenizer, gguf)  # read once: it maps the whole GGUF
     results = []
-    for i, conversation in enumerate(PARITY_CONVERSATIONS, 1):
-        text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
-        hf_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-        raw_prompt = text.removeprefix(strip)
+    for i, prompt in enumerate(prompts, 1):
         for attempt in range(2):  # the harness build is not bit-for-bit deterministic: one retry
-            chat = client.chat(model=model, messages=conversation, options=PARITY_OPTIONS)
-            raw = client.generate(model=model, prompt=raw_prompt, raw=True, options=PARITY_OPTIONS)
+            chat = client.chat(model=model, messages=prompt["messages"], options=PARITY_OPTIONS)
+            raw = client.generate(model=model, prompt=prompt["raw_prompt"], raw=True, options=PARITY_OPTIONS)
             if chat.prompt_eval_count != raw.prompt_eval_count:
                 raise FtpackError(
                     f"template parity failed on probe {i}: Ollama's TEMPLATE gives {chat.prompt_eval_count} prompt "
@@ -116,32 +125,30 @@ def parity(client: Any, model: str, tokenizer: Any, gguf: Path) -> list[dict[str
             raise FtpackError(f"template parity failed on probe {i}: the reply through Ollama's TEMPLATE "
                               f"({chat.message.content!r}) differs from the reply to the training template's "
                               f"prompt ({raw.response!r})")
-        results.append({"probe": i, "ollama_prompt_tokens": chat.prompt_eval_count, "hf_prompt_tokens": hf_tokens,
-                        "tokenizer_agrees": chat.prompt_eval_count == hf_tokens, "reply": chat.message.content})
+        results.append({"probe": i, "ollama_prompt_tokens": chat.prompt_eval_count, "hf_prompt_tokens": prompt["hf_tokens"],
+                        "tokenizer_agrees": chat.prompt_eval_count == prompt["hf_tokens"],
+                        "reply": chat.message.content})
     return results
 
 
-def register(run_dir: str | Path, name: str, tag: str = "candidate", adapter: bool = False,
-             template_file: str | None = None, host: str | None = None) -> dict[str, Any]:
-    run_dir = Path(run_dir)
+def check_name(name: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", name):
         raise FtpackError(f"model name {name!r}: use letters, digits, '.', '_', '-' (and at most one '/'); "
                           "the tag goes in --tag")
-    spec = build_spec(run_dir, template_file, adapter)
+
+
+def register_spec(spec: ModelfileSpec, prompts: list[dict[str, Any]], name: str, tag: str = "candidate",
+                  host: str | None = None, known_sha256: dict[str, str | None] | None = None) -> dict[str, Any]:
+    """Upload the spec's GGUF(s), prove parity on a probe model, then create NAME:TAG."""
+    check_name(name)
     client, version = connect(host)
-    export = read_metrics(run_dir)["export"]
-    known = {item["path"]: item.get("sha256") for item in export.values() if isinstance(item, dict) and "path" in item}
+    known = known_sha256 or {}
     digests, uploaded = {}, []
     for role, path in (("model", spec.gguf), ("adapter", spec.adapter)):
         if path:
             digests[role], sent = upload(client, host, path, known.get(path) or known.get(str(Path(path))))
             if sent:
                 uploaded.append(path)
-
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(run_dir / "adapter")
-    tokenizer.chat_template = spec.chat_template
     probe = f"{name}:ftpack-parity"
     create(client, probe, spec, digests)
     model = f"{name}:{tag}"
@@ -149,17 +156,33 @@ def register(run_dir: str | Path, name: str, tag: str = "candidate", adapter: bo
 
     try:
         try:
-            checks = parity(client, probe, tokenizer, Path(spec.gguf))
+            checks = parity(client, probe, prompts)
         except ollama.ResponseError as exc:
             hint = (" (this Ollama build may not run LoRA adapters: its new engine has none yet; register the "
-                    "merged model, without --adapter)" if adapter else "")
+                    "merged model, without --adapter)" if spec.adapter else "")
             raise FtpackError(f"Ollama could not run the model: {exc.error}{hint}") from None
         create(client, model, spec, digests)  # before the probe goes: deleting it prunes unused blobs
     finally:
         client.delete(probe)
-    result = {"model": model, "ollama": version, "host": base_url(host), "family": spec.family,
-              "digests": digests, "uploaded": uploaded, "parity": checks, "adapter": adapter,
-              "template": spec.template, "stop": spec.stop, "parameters": spec.parameters}
+    return {"model": model, "ollama": version, "host": base_url(host), "family": spec.family,
+            "digests": digests, "uploaded": uploaded, "parity": checks, "adapter": bool(spec.adapter),
+            "template": spec.template, "stop": spec.stop, "parameters": spec.parameters}
+
+
+def register(run_dir: str | Path, name: str, tag: str = "candidate", adapter: bool = False,
+             template_file: str | None = None, host: str | None = None) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    check_name(name)
+    spec = build_spec(run_dir, template_file, adapter)
+    connect(host)  # an unreachable server is reported before the tokenizer is loaded
+    export = read_metrics(run_dir)["export"]
+    known = {item["path"]: item.get("sha256") for item in export.values() if isinstance(item, dict) and "path" in item}
+
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(run_dir / "adapter")
+    tokenizer.chat_template = spec.chat_template
+    result = register_spec(spec, parity_prompts(tokenizer, Path(spec.gguf)), name, tag, host, known)
     update_metrics(run_dir, "register", result)
     return result
 

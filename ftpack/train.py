@@ -23,7 +23,6 @@ import dataclasses
 import importlib.util
 import io
 import json
-import math
 import resource
 import shutil
 import time
@@ -37,17 +36,16 @@ from ftpack.data.validate import load_chat_rows
 from ftpack.errors import FtpackError
 from ftpack.fsutil import atomic_path, write_text_atomic
 from ftpack.rundir import load_run_config, update_metrics
+from ftpack.train_args import (ModelShape, check_trl_runs_here, evaluation_cadence, gpu_memory,
+                               needs_activation_checkpointing, plan_batches, sft_arguments, supported_fields,
+                               total_optimizer_steps)
+from ftpack.train_timing import PhaseClock, loop_timer
 
 BACKENDS = ("auto", "unsloth", "trl")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 # ------------------------------------------------------------------------------- choices
-def uses_activation_checkpointing(cfg: TrainConfig, cuda: bool) -> bool:
-    """On with CUDA, where it lets big models fit; off on CPU, where it only costs time."""
-    return cuda if cfg.activation_checkpointing is None else cfg.activation_checkpointing
-
-
 def choose_backend(requested: str) -> str:
     import torch
 
@@ -127,10 +125,11 @@ def load_unsloth(base_path: str, cfg: TrainConfig, precision: str):
     model, tokenizer = FastLanguageModel.from_pretrained(
         model_name=base_path, max_seq_length=cfg.max_length, load_in_4bit=cfg.load_in_4bit,
         dtype={"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision])
+    checkpointing = needs_activation_checkpointing(cfg, gpu_memory(), ModelShape.of(model))
     model = FastLanguageModel.get_peft_model(
         model, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
         target_modules=cfg.target_modules, bias="none",
-        use_gradient_checkpointing="unsloth" if uses_activation_checkpointing(cfg, cuda=True) else False,
+        use_gradient_checkpointing="unsloth" if checkpointing else False,
         random_state=cfg.seed)
     return model, tokenizer
 
@@ -262,6 +261,7 @@ def _final_val_loss(trainer: Any) -> float:
 def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
           extra_callbacks: Iterable[Any] = ()) -> dict[str, Any]:
     """Run LoRA SFT as configured; returns the metrics written to RUN_DIR/metrics.json["train"]."""
+    clock = PhaseClock()
     run_dir = Path(cfg.run_dir)
     checkpoint = None
     if resume:
@@ -297,7 +297,8 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     set_seed(cfg.seed)
     if not cuda:
         torch.set_num_threads(max(1, torch.get_num_threads()))
-    model, tokenizer = (load_unsloth if backend == "unsloth" else load_trl)(base.path, cfg, precision)
+    with clock.phase("load"):
+        model, tokenizer = (load_unsloth if backend == "unsloth" else load_trl)(base.path, cfg, precision)
     if cfg.chat_template:
         tokenizer.chat_template = Path(cfg.chat_template).read_text("utf-8")
     if not tokenizer.chat_template:
@@ -305,57 +306,44 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
 
-    train_rows, train_tokens = tokenize_file(tokenizer, cfg.train_file, cfg.max_length, "train")
-    val_rows = tokenize_file(tokenizer, cfg.val_file, cfg.max_length, "val")[0] if cfg.val_file else []
+    with clock.phase("tokenize"):
+        train_rows, train_tokens = tokenize_file(tokenizer, cfg.train_file, cfg.max_length, "train")
+        val_rows = tokenize_file(tokenizer, cfg.val_file, cfg.max_length, "val")[0] if cfg.val_file else []
     trainable, total = model.get_nb_trainable_parameters()
     print(f"trainable params: {trainable:,} of {total:,} ({100 * trainable / total:.2f} %)", flush=True)
 
-    steps_per_epoch = math.ceil(math.ceil(len(train_rows) / cfg.batch_size) / cfg.grad_accum)
-    total_steps = cfg.max_steps if cfg.max_steps > 0 else math.ceil(steps_per_epoch * cfg.epochs)
-    eval_steps = cfg.eval_steps or max(1, round(total_steps / 6))
-    save_steps = cfg.save_steps or eval_steps
-    if cfg.early_stopping_patience and save_steps % eval_steps:
-        raise FtpackError(f"early stopping needs save_steps ({save_steps}) to be a multiple of eval_steps ({eval_steps})")
-
-    checkpointing = uses_activation_checkpointing(cfg, cuda)
+    memory = gpu_memory()
+    plan = plan_batches(cfg, memory, ModelShape.of(model) if memory else None,
+                        max(len(r["input_ids"]) for r in train_rows))
+    print(f"ftpack: batches: {plan.reason}", flush=True)
+    eval_steps, save_steps = evaluation_cadence(cfg, total_optimizer_steps(cfg, len(train_rows), plan))
 
     import datasets
     from trl import SFTConfig, SFTTrainer
 
     datasets.disable_progress_bars()
 
-    args = SFTConfig(
-        output_dir=str(run_dir / "checkpoints"),
-        per_device_train_batch_size=cfg.batch_size, per_device_eval_batch_size=cfg.batch_size,
-        gradient_accumulation_steps=cfg.grad_accum, learning_rate=cfg.learning_rate,
-        num_train_epochs=cfg.epochs, max_steps=cfg.max_steps, warmup_steps=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay, lr_scheduler_type=cfg.lr_scheduler,
-        logging_steps=cfg.logging_steps, logging_first_step=True,
-        eval_strategy="steps" if val_rows else "no", eval_steps=eval_steps,
-        save_strategy="steps", save_steps=save_steps, save_total_limit=cfg.save_total_limit,
-        load_best_model_at_end=bool(cfg.early_stopping_patience and val_rows),
-        metric_for_best_model="eval_loss", greater_is_better=False,
-        seed=cfg.seed, data_seed=cfg.seed, bf16=precision == "bf16", fp16=precision == "fp16",
-        use_cpu=not cuda, optim="adamw_8bit" if backend == "unsloth" else "adamw_torch",
-        max_length=cfg.max_length, packing=False, report_to="none", dataloader_num_workers=0,
-        activation_checkpointing=checkpointing,
-        # Batches of similar lengths waste less compute on padding (~20 % here on CPU).
-        train_sampling_strategy="group_by_length",
-    )
+    args = SFTConfig(**sft_arguments(
+        cfg, plan, output_dir=str(run_dir / "checkpoints"), cuda=cuda, precision=precision, backend=backend,
+        eval_steps=eval_steps, save_steps=save_steps, has_val=bool(val_rows), fields=supported_fields(SFTConfig)))
     callbacks = _callbacks(run_dir, warnings := [])
+    timer = loop_timer(adaptive_cadence=not (cfg.eval_steps or cfg.save_steps or cfg.early_stopping_patience))
+    callbacks.append(timer)
     if cfg.early_stopping_patience and val_rows:
         from transformers import EarlyStoppingCallback
 
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
-    trainer = SFTTrainer(
-        model=model, args=args, processing_class=tokenizer,
-        train_dataset=datasets.Dataset.from_list(train_rows),
-        eval_dataset=datasets.Dataset.from_list(val_rows) if val_rows else None,
-        callbacks=[*callbacks, *extra_callbacks],
-    )
+    with clock.phase("trainer_setup"):
+        trainer = SFTTrainer(
+            model=model, args=args, processing_class=tokenizer,
+            train_dataset=datasets.Dataset.from_list(train_rows),
+            eval_dataset=datasets.Dataset.from_list(val_rows) if val_rows else None,
+            callbacks=[*callbacks, *extra_callbacks],
+        )
     start_epoch = 0.0
     if checkpoint:
         start_epoch = json.loads((Path(checkpoint) / "trainer_state.json").read_text()).get("epoch", 0.0)
+    check_trl_runs_here(cuda)
     started = time.perf_counter()
     try:
         trainer.train(resume_from_checkpoint=checkpoint)
@@ -365,22 +353,30 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
                           f"a shorter train.max_length (now {cfg.max_length}), or 4-bit QLoRA on a GPU "
                           "(--backend unsloth)") from None
     train_seconds = time.perf_counter() - started
-    final_val_loss = _final_val_loss(trainer) if val_rows else None
+    with clock.phase("eval"):
+        final_val_loss = _final_val_loss(trainer) if val_rows else None
 
     if not trainer.is_world_process_zero():
         return {}
-    with atomic_path(run_dir / "adapter") as tmp:
-        trainer.model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-    write_text_atomic(run_dir / "chat_template.jinja", tokenizer.chat_template)
-    write_loss_log(run_dir, trainer.state.log_history)
-    plot_loss(run_dir, trainer.state.log_history)
+    with clock.phase("final_save"):
+        with atomic_path(run_dir / "adapter") as tmp:
+            trainer.model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+        write_text_atomic(run_dir / "chat_template.jinja", tokenizer.chat_template)
+        write_loss_log(run_dir, trainer.state.log_history)
+        plot_loss(run_dir, trainer.state.log_history)
     train_losses = [r["train_loss"] for r in _loss_rows(trainer.state.log_history) if "train_loss" in r]
     epochs_done = trainer.state.epoch or 0.0
     metrics = {
         "backend": backend,
         "precision": precision,
-        "activation_checkpointing": checkpointing,
+        "activation_checkpointing": plan.activation_checkpointing,
+        "micro_batch": plan.micro_batch,
+        "grad_accum": plan.grad_accum,
+        "batch_plan": plan.reason,
+        "eval_steps": eval_steps,
+        "save_steps": save_steps,
+        "cadence_stretched": timer.stretches,
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "base_model": base.name,
         "train_rows": len(train_rows),
@@ -400,5 +396,7 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
         "resumed_from": checkpoint,
         "warnings": warnings,
     }
+    metrics["time"] = clock.report(timer.report())  # last: it includes writing the adapter
     update_metrics(run_dir, "train", metrics)
     return metrics
+
