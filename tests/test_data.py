@@ -8,6 +8,7 @@ import pytest
 
 from ftpack import taskapi
 from ftpack.data.generate import generate
+from ftpack.data.surface import SLANG_DATES
 from ftpack.score import load_cases, score
 
 
@@ -81,7 +82,7 @@ def test_attributes_appear_before_inside_and_after_the_title(dataset):
     where = collections.Counter()
     for request, call in creates:
         title_at = request.casefold().index(call["title"].casefold())
-        if call.get("due_date"):
+        if call.get("due_date") and call["due_date"].casefold() in request.casefold():
             where["date before" if request.casefold().index(call["due_date"].casefold()) < title_at else "date after"] += 1
         for tag in call.get("tags", []):
             where["tag before" if request.casefold().index(tag) < title_at else "tag after"] += 1
@@ -119,8 +120,9 @@ def test_date_phrases_are_copied_from_the_request(dataset):
     for row in read_jsonl(dataset / "train.jsonl"):
         call = json.loads(row["messages"][2]["content"])
         due = call.get("due_date") or call.get("changes", {}).get("due_date")
-        if due:  # as written, up to case ("Tomorrow I must ..." -> "tomorrow")
-            assert due.casefold() in row["messages"][1]["content"].casefold()
+        if due:  # as written, up to case ("Tomorrow I must ..." -> "tomorrow"), or its slang ("tmrw")
+            typed = [due, *SLANG_DATES.get(due.casefold(), [])]
+            assert any(t.casefold() in row["messages"][1]["content"].casefold() for t in typed), row
 
 
 def test_cases_match_chat_rows_and_score_perfectly(dataset):

@@ -24,7 +24,7 @@ from ftpack.fsutil import write_text_atomic
 
 # Frames around a title; {d} marks frames with a slot for a date before the title.
 CREATE_FRAMES = [
-    "{t}", "{t}", "remind me to {t}", "Remind me to {t}", "I need to {t}", "i have to {t}", "need to {t}",
+    "{t}", "{t}", "{t}", "{t}", "{t}", "{t}", "{t}", "remind me to {t}", "Remind me to {t}", "I need to {t}", "i have to {t}", "need to {t}",
     "can you add a task to {t}?", "Could you add a task to {t}", "add a task: {t}", "new task: {t}",
     "please remind me to {t}", "don't let me forget to {t}", "todo: {t}", "TODO {t}", "note to self - {t}",
     "put {t} on my list", "add \"{t}\" to my tasks", "create a task '{t}'", "new task “{t}”", "I should {t}",
@@ -44,7 +44,7 @@ def _pick_positions(rng: random.Random, frame: str, date: str | None, priority: 
     before, after, sentences = [], [], []
     inside = ""
     if date is not None:
-        where = "inside" if "{d}" in frame else rng.choices(["after", "before", "sentence"], [55, 25, 20])[0]
+        where = "inside" if "{d}" in frame else rng.choices(["after", "before", "sentence"], [50, 30, 20])[0]
         if where == "inside":
             inside = sf.date_inside(rng, date)
         elif where == "before":
@@ -54,12 +54,12 @@ def _pick_positions(rng: random.Random, frame: str, date: str | None, priority: 
         else:
             sentences.append(sf.date_sentence(rng, date))
     if priority is not None:
-        where = rng.choices(["after", "before", "sentence"], [50, 28, 22])[0]
+        where = rng.choices(["after", "before", "sentence"], [45, 35, 20])[0]
         {"after": after, "before": before, "sentence": sentences}[where].append(
             {"after": sf.priority_after, "before": sf.priority_before, "sentence": sf.priority_sentence}[where](
                 rng, priority))
     if tags:
-        where = rng.choices(["after", "before", "sentence"], [55, 20, 25])[0]
+        where = rng.choices(["after", "before", "sentence"], [45, 32, 23])[0]
         {"after": after, "before": before, "sentence": sentences}[where].append(
             {"after": sf.tags_after, "before": sf.tags_before, "sentence": sf.tags_sentence}[where](rng, tags))
     rng.shuffle(before)
@@ -75,7 +75,7 @@ def make_create(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]
         title = sf.as_title(title)
     date = sf.date_phrase(rng, today) if rng.random() < 0.62 else None
     # Priority cues are what small models get wrong most (measured): give every level enough rows.
-    priority = rng.choices([None, "high", "low", "medium"], [42, 24, 22, 12])[0]
+    priority = rng.choices([None, "high", "low", "medium"], [32, 30, 26, 12])[0]
     tags = rng.sample(vocab.TAGS, rng.choices([0, 1, 2, 3], [58, 26, 12, 4])[0])
     frame = rng.choice(CREATE_FRAMES)
     if rng.random() < 0.12:
@@ -243,9 +243,9 @@ NO_ID_FRAMES = {
                "rename {ref} to {n}", "tag {ref} as {g}", "change the due date to {d}", "change the priority to {p}",
                "make {ref} low priority", "{Ref} should be due {d}", "set {ref} to {p} priority"],
 }
-NO_ID_QUESTIONS = {"delete": "Which task should I delete? Please give its id.",
-                   "complete": "Which task did you finish? Please give its id.",
-                   "update": "Which task should I change? Please give its id."}
+# Short on purpose: every reply token costs latency, and any wording is right.
+NO_ID_QUESTIONS = {"delete": "Which task id should I delete?", "complete": "Which task id is done?",
+                   "update": "Which task id should I change?"}
 NO_TITLE_REQUESTS = ["remind me {d}", "add a task", "new todo, {c}", "create a task for {d}", "remind me",
                      "add something to my list", "new task", "put a reminder in for {d}", "make a task, {c}",
                      "I need to do something {d}", "add a task for {d} please", "set a reminder", "todo: ",
@@ -258,12 +258,12 @@ def make_clarify(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any
               "c": rng.choice(sf.PRIORITY_CUES[rng.choice(taskapi.PRIORITIES)])}
     kind = rng.choices(["delete", "complete", "update", "no_title", "no_change"], [28, 26, 26, 12, 8])[0]
     if kind == "no_title":
-        request, question = rng.choice(NO_TITLE_REQUESTS).format(**values).strip(), "What should the task be?"
+        request, question = rng.choice(NO_TITLE_REQUESTS).format(**values).strip(), "What is the task?"
     elif kind == "no_change":
         task_id = sf.random_task_id(rng)
         request = rng.choice(["update {r}", "edit {r}", "change {r}", "I want to change {r}", "modify {r}",
                               "{r} needs an update"]).format(r=sf.task_ref(rng, task_id))
-        question = f"What should I change in task {task_id}?"
+        question = f"What should change in task {task_id}?"
     else:
         ref = rng.choice(NO_ID_REFS).format(**values)
         request = rng.choice(NO_ID_FRAMES[kind]).format(ref=ref, Ref=sf.as_title(ref), **values)

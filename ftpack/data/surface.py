@@ -22,7 +22,12 @@ def compose_title(rng: random.Random) -> str:
     if rng.random() < 0.12:
         return rng.choice(vocab.FIXED_TITLES)
     verb, categories = rng.choice(vocab.VERBS)
-    title = f"{verb} {rng.choice(vocab.OBJECTS[rng.choice(categories.split())])}"
+    if rng.random() < 0.12:
+        number = rng.choice([rng.randint(2, 60), rng.randint(100, 9999), rng.randint(10000, 99999)])
+        obj = rng.choice(vocab.NUMBERED).format(n=number)
+    else:
+        obj = rng.choice(vocab.OBJECTS[rng.choice(categories.split())])
+    title = f"{verb} {obj}"
     if rng.random() < 0.3:
         title += " " + rng.choice(vocab.COMPLEMENTS)
     return title
@@ -91,13 +96,24 @@ def _date_lead(rng: random.Random, phrase: str) -> str:
     return rng.choice(["", "on ", "by ", "due ", "before ", "for ", "no later than "])
 
 
+# What people type for a date the grammar writes otherwise: the assistant writes the grammar's form.
+SLANG_DATES = {"tomorrow": ["tmrw", "tmr", "2moro", "tomoz"], "tonight": ["tonite", "2nite"]}
+
+
+def spoken(rng: random.Random, phrase: str) -> str:
+    """The date as typed: now and then a slang spelling of it."""
+    if phrase.lower() in SLANG_DATES and rng.random() < 0.15:
+        return rng.choice(SLANG_DATES[phrase.lower()])
+    return phrase
+
+
 def date_after(rng: random.Random, phrase: str) -> str:
-    return rng.choice([" ", " ", ", ", " - "]) + _date_lead(rng, phrase) + phrase
+    return rng.choice([" ", " ", ", ", " - "]) + _date_lead(rng, phrase) + spoken(rng, phrase)
 
 
 def date_before(rng: random.Random, phrase: str) -> str:
     lead = _date_lead(rng, phrase).strip()
-    text = f"{lead} {phrase}" if lead else phrase
+    text = f"{lead} {spoken(rng, phrase)}" if lead else spoken(rng, phrase)
     return as_title(text) + rng.choice([", ", ": ", " - ", " ", ", "])
 
 
@@ -133,7 +149,7 @@ def priority_after(rng: random.Random, level: str) -> str:
 
 def priority_before(rng: random.Random, level: str) -> str:
     cue = rng.choice(PRIORITY_CUES[level])
-    return rng.choice(["{}: ", "{} - ", "({}) ", "[{}] ", "{}! ", "{}, "]).format(as_title(cue) if rng.random() < 0.6
+    return rng.choice(["{}: ", "{} - ", "({}) ", "[{}] ", "{}! ", "{}, ", "{} / "]).format(as_title(cue) if rng.random() < 0.6
                                                                             else cue)
 
 
@@ -167,11 +183,13 @@ def tags_after(rng: random.Random, tags: list[str]) -> str:
 
 
 def tags_before(rng: random.Random, tags: list[str]) -> str:
-    style = rng.randrange(3)
+    style = rng.randrange(4)
     if style == 0:
         return "".join(f"[{t}]" for t in tags) + " "
     if style == 1:
-        return " ".join("#" + t for t in tags) + " "
+        return " ".join("#" + t for t in tags) + rng.choice([" ", " - ", ": "])
+    if style == 2:
+        return f"Tags: {', '.join(tags)}. "
     return f"({', '.join(tags)}) " if len(tags) > 1 else f"[{tags[0]}] "
 
 

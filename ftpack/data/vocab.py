@@ -133,6 +133,14 @@ FIXED_TITLES = [
     "watch lecture 12", "read pages 40-65", "post the 3 parcels", "send the 2025 budget to finance",
 ]
 
+# Numbered things inside titles: "{n}" becomes a random number, so the model learns that an
+# invoice, ticket or room number belongs to the title and is neither a task id nor a date.
+NUMBERED = [
+    "invoice #{n}", "ticket #{n}", "PR #{n}", "order #{n}", "bug {n}", "issue {n}", "room {n}", "flat {n}",
+    "case no. {n}", "policy {n}", "the {n} boxes", "{n} chairs", "{n} bags of compost", "{n} copies of the agenda",
+    "batch {n}", "the form {n}B", "desk {n}", "bus {n}", "unit {n}", "version {n}.2", "the {n} invites",
+]
+
 TAGS = [
     "work", "home", "personal", "errands", "health", "finance", "family", "shopping", "school", "garden",
     "car", "kids", "travel", "admin", "fitness", "pets", "q4", "side-project", "diy", "urgent-fixes", "uni",
