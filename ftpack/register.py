@@ -13,6 +13,7 @@ A mismatch refuses the registration.
 from __future__ import annotations
 
 import re
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -137,6 +138,16 @@ def check_name(name: str) -> None:
                           "the tag goes in --tag")
 
 
+def warm_up(client: Any, model: str) -> float:
+    """One short request, so that the first real call finds the model loaded and the constant
+    system prompt already cached, instead of paying a cold start (load + full prompt)."""
+    started = time.perf_counter()
+    client.chat(model=model, messages=[{"role": "system", "content": taskapi.SYSTEM_PROMPT},
+                                       {"role": "user", "content": "show my tasks"}],
+                options={"temperature": 0, "num_predict": 1})
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 def register_spec(spec: ModelfileSpec, prompts: list[dict[str, Any]], name: str, tag: str = "candidate",
                   host: str | None = None, known_sha256: dict[str, str | None] | None = None) -> dict[str, Any]:
     """Upload the spec's GGUF(s), prove parity on a probe model, then create NAME:TAG."""
@@ -165,6 +176,7 @@ def register_spec(spec: ModelfileSpec, prompts: list[dict[str, Any]], name: str,
     finally:
         client.delete(probe)
     return {"model": model, "ollama": version, "host": base_url(host), "family": spec.family,
+            "warm_up_ms": warm_up(client, model),
             "digests": digests, "uploaded": uploaded, "parity": checks, "adapter": bool(spec.adapter),
             "template": spec.template, "stop": spec.stop, "parameters": spec.parameters}
 

@@ -77,6 +77,11 @@ def test_parity_for_every_family(family, tmp_path, tiny_data, ollama_url):
     result = register(cfg.run_dir, f"ftpack-test-{family}", host=ollama_url)
     assert result["family"] == family
     assert all(p["ollama_prompt_tokens"] > 20 for p in result["parity"])
+    # registration leaves the model loaded (warm-up request): the first user call is no cold start
+    import ollama
+
+    assert result["warm_up_ms"] > 0
+    assert f"ftpack-test-{family}:candidate" in {m.model for m in ollama.Client(host=ollama_url).ps().models}
 
 
 def test_unreachable_ollama_is_one_line(tiny_export):

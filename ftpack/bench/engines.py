@@ -27,7 +27,7 @@ MAX_REPLY_TOKENS = 192
 class Timing:
     wall_ms: float
     ttft_ms: float | None
-    prompt_tokens: int | None = None
+    prompt_tokens: int | None = None  # evaluated for this request: a cached prefix is not counted
     eval_tokens: int | None = None
     load_ms: float | None = None
     prompt_eval_ms: float | None = None
@@ -63,7 +63,8 @@ def messages_for(case: Case) -> list[dict[str, str]]:
 
 
 # ------------------------------------------------------------------------------- engines
-def ollama_engine(model: str, host: str | None, structured: bool) -> Engine:
+def ollama_engine(model: str, host: str | None, structured: bool, options: dict[str, Any] | None = None) -> Engine:
+    """Ollama's /api/chat; `options` adds request options (num_thread, num_batch, ...) to measure them."""
     from ftpack.register import connect
 
     client, version = connect(host)
@@ -78,7 +79,7 @@ def ollama_engine(model: str, host: str | None, structured: bool) -> Engine:
         first = None
         parts, final = [], None
         for chunk in client.chat(model=model, messages=messages_for(case), stream=True, format=fmt,
-                                 options={"temperature": 0, "num_predict": MAX_REPLY_TOKENS}):
+                                 options={"temperature": 0, "num_predict": MAX_REPLY_TOKENS, **(options or {})}):
             if chunk.message.content:
                 if first is None:
                     first = time.perf_counter()
@@ -105,7 +106,7 @@ def ollama_engine(model: str, host: str | None, structured: bool) -> Engine:
                                                        "structured_output": structured})
 
 
-def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool) -> Engine:
+def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | None = None) -> Engine:
     import llama_cpp
     from transformers import AutoTokenizer
 
@@ -121,7 +122,8 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool) -> Engine:
 
     def model() -> Any:
         if state["llm"] is None:
-            state["llm"] = llama_cpp.Llama(model_path=str(gguf), n_ctx=n_ctx, verbose=False)
+            state["llm"] = llama_cpp.Llama(model_path=str(gguf), n_ctx=n_ctx, verbose=False, n_threads=threads,
+                                           n_threads_batch=threads)
         return state["llm"]
 
     def ask(case: Case) -> Reply:

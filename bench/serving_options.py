@@ -1,0 +1,77 @@
+"""Serving options, measured one at a time on the same requests: keep only what helps.
+
+    python bench/serving_options.py RUN_DIR [--model taskapi:candidate] [--cases 80]
+
+For the run's served GGUF on this machine: llama.cpp's own speeds at 1 and 2 threads (the floor),
+the model through Ollama with its defaults and with num_thread 1 / 2, num_batch 64, the JSON Schema
+as `format` (--structured), and the GGUF in embedded llama.cpp at 1 and 2 threads. Each variant
+answers the first N hand-written cases after a warm-up; the figures are wall p50/p95, decode
+tokens/s (the engine's own eval_count / eval_duration where it reports them, else the bench's), and
+the bench's overhead: its own reply tokens/s against the engine's. Writes
+bench/reports/serving-options.{json,md}, with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from _report import write_report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", nargs="?", default="runs/taskapi")
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--cases", type=int, default=80)
+    args = parser.parse_args()
+
+    from ftpack.bench import run_cases
+    from ftpack.bench.engines import llamacpp_engine, ollama_engine
+    from ftpack.bench.figures import latency_summary
+    from ftpack.bench.floor import engine_speeds
+    from ftpack.evalsets import HANDWRITTEN_CASES
+    from ftpack.machine import describe
+    from ftpack.rundir import read_metrics
+    from ftpack.score import load_cases, score
+
+    run_dir = Path(args.run_dir)
+    metrics = read_metrics(run_dir)
+    gguf = Path(metrics["export"]["gguf"]["path"])
+    model = args.model or metrics.get("register", {}).get("model")
+    cases = load_cases(HANDWRITTEN_CASES)[: args.cases]
+    figures: dict = {"machine": describe(), "cases": len(cases), "gguf": gguf.name}
+    for threads in (1, 2):
+        speeds = engine_speeds(gguf, 20, threads=threads)
+        figures[f"llama.cpp floor, {threads} thread(s)"] = (
+            f"prompt {speeds['prompt_tokens_per_second']} tok/s, decode {speeds['decode_tokens_per_second']} tok/s")
+
+    def measure(name: str, engine) -> None:
+        engine.ask(cases[0])  # warm-up: loaded, prefix cached
+        replies, _ = run_cases(engine, cases)
+        engine.close()
+        summary = latency_summary([r.timing for r in replies])
+        accuracy, _ = score(cases, [r.text for r in replies])
+        own = [r.timing.eval_tokens / ((r.timing.wall_ms - (r.timing.ttft_ms or 0)) / 1000) for r in replies
+               if r.timing.eval_tokens and r.timing.ttft_ms and r.timing.wall_ms > r.timing.ttft_ms]
+        engine_tps = summary["tokens_per_second"]["p50"]
+        own_tps = sorted(own)[len(own) // 2] if own else None
+        figures[name] = {"p50_ms": summary["wall_ms"]["p50"], "p95_ms": summary["wall_ms"]["p95"],
+                         "decode_tok_s": engine_tps, "bench_tok_s": round(own_tps, 1) if own_tps else None,
+                         "prompt_tokens_p50": summary["prompt_tokens"]["p50"],
+                         "reply_tokens_p95": summary["eval_tokens"]["p95"],
+                         "all_operations_accuracy": accuracy["all_operations_accuracy"]}
+        print(name, figures[name], flush=True)
+
+    if model:
+        for name, options in (("ollama defaults", {}), ("ollama num_thread 1", {"num_thread": 1}),
+                              ("ollama num_thread 2", {"num_thread": 2}), ("ollama num_batch 64", {"num_batch": 64})):
+            measure(name, ollama_engine(model, None, False, options))
+        measure("ollama --structured", ollama_engine(model, None, True))
+    for threads in (1, 2):
+        measure(f"embedded llama.cpp, {threads} thread(s)", llamacpp_engine(run_dir, gguf, False, threads=threads))
+    write_report("serving-options", f"Serving options for {model or gguf.name}", figures)
+
+
+if __name__ == "__main__":
+    main()
