@@ -23,10 +23,10 @@ from typing import Any, Callable
 
 from ftpack import taskapi
 from ftpack.errors import FtpackError
-from ftpack.fsutil import atomic_path, write_text_atomic
+from ftpack.fsutil import atomic_path, check_writable, read_text, write_text_atomic
 from ftpack.ollama_host import base_url, server_version
 from ftpack.score import Case, load_cases, score
-from ftpack.rundir import load_run_config, read_metrics, update_metrics
+from ftpack.rundir import finished_run, load_run_config, read_metrics, read_run_file, update_metrics
 
 # A Task API reply is < 100 tokens; the cap keeps a looping model from running to the context end.
 MAX_REPLY_TOKENS = 192
@@ -125,7 +125,7 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool) -> Engine:
     from ftpack.export import bos_to_strip
 
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "adapter")
-    tokenizer.chat_template = (run_dir / "chat_template.jinja").read_text("utf-8")
+    tokenizer.chat_template = read_run_file(run_dir, "chat_template.jinja")
     stop = read_metrics(run_dir)["train"]["stop_tokens"]
     n_ctx = max(512, load_run_config(run_dir).max_length + 128)
     strip = bos_to_strip(tokenizer, gguf)  # once, not per request: it maps the whole GGUF
@@ -211,7 +211,10 @@ def load_spec(path: str | None) -> dict[str, float]:
     file = Path(path)
     if not file.is_file():
         raise FtpackError(f"spec file not found: {path}")
-    spec = yaml.safe_load(file.read_text("utf-8")) or {}
+    try:
+        spec = yaml.safe_load(read_text(file)) or {}
+    except (yaml.YAMLError, RecursionError):
+        raise FtpackError(f"{path}: not valid YAML: a spec maps criteria to numbers, e.g. task_creation_accuracy_min: 0.9") from None
     if not isinstance(spec, dict) or not all(isinstance(v, (int, float)) for v in spec.values()):
         raise FtpackError(f"{path}: a spec maps criteria to numbers, e.g. task_creation_accuracy_min: 0.9")
     judge(spec, {})  # rejects unknown criteria
@@ -240,9 +243,9 @@ def bench(run_dir: str | Path, model: str | None = None, cases_file: str | None 
           engine_note: str | None = None) -> dict[str, Any]:
     """Benchmark a run; engine_note says in the reports why llama.cpp ran (default: from engine_name)."""
     run_dir = Path(run_dir)
-    metrics = read_metrics(run_dir)
-    if "train" not in metrics:
-        raise FtpackError(f"{run_dir} is not a finished training run (no metrics.json train section)")
+    metrics = finished_run(run_dir)
+    check_writable(Path(out_dir) if out_dir else run_dir / "bench", "--out")  # before, not after, the benchmark
+    base_url(host)
     spec = load_spec(spec_file)
     cases_path = Path(cases_file) if cases_file else default_cases(run_dir)
     cases = load_cases(cases_path)[: limit or None]

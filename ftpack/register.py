@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ftpack import taskapi
+from ftpack.config import MODEL_NAME_PATTERN, TAG_PATTERN
 from ftpack.errors import FtpackError
 from ftpack.modelfile import ModelfileSpec, build_spec
 from ftpack.ollama_host import base_url, server_version
@@ -125,9 +126,12 @@ def parity(client: Any, model: str, tokenizer: Any, gguf: Path) -> list[dict[str
 def register(run_dir: str | Path, name: str, tag: str = "candidate", adapter: bool = False,
              template_file: str | None = None, host: str | None = None) -> dict[str, Any]:
     run_dir = Path(run_dir)
-    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", name):
+    if not re.fullmatch(MODEL_NAME_PATTERN, name):
         raise FtpackError(f"model name {name!r}: use letters, digits, '.', '_', '-' (and at most one '/'); "
                           "the tag goes in --tag")
+    if not re.fullmatch(TAG_PATTERN, tag):
+        raise FtpackError(f"tag {tag!r}: use up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
+    base_url(host)  # a malformed address is reported before any work
     spec = build_spec(run_dir, template_file, adapter)
     client, version = connect(host)
     export = read_metrics(run_dir)["export"]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ftpack import taskapi
-from ftpack.fsutil import write_text_atomic
+from ftpack.fsutil import write_files_atomic
 
 # What people ask to be reminded of, in their own words (the title keeps this wording).
 TITLES = [
@@ -397,6 +397,5 @@ def write_dataset(out_dir: str | Path, seed: int, n_train: int, n_val: int, n_te
     for name in ("val", "test"):
         files[f"{name}_cases.jsonl"] = _jsonl(
             [case_row(f"{name}-{i:04d}", *row) for i, row in enumerate(splits[name], 1)])
-    for name, text in files.items():
-        write_text_atomic(out / name, text)
+    write_files_atomic(out, files)  # all five or none: the case files always match their splits
     return {name: text.count("\n") for name, text in files.items()}
