@@ -36,6 +36,9 @@ class FtpackGroup(click.Group):
                 ctx.exit(2)
             if isinstance(exc, FtpackError):
                 message = str(exc)
+            elif isinstance(exc, OSError) and exc.strerror:  # e.g. a full disk while a checkpoint is saved
+                where = f" {exc.filename}" if exc.filename else ""
+                message = f"cannot use{where}: {exc.strerror} (free disk space or check permissions, then rerun)"
             else:
                 message = f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
             click.echo(f"error: {message}", err=True)

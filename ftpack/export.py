@@ -160,7 +160,9 @@ def native_output_to(log: Path) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
-    with log.open("wb") as sink:
+    # llama-cpp-python's log callback prints to sys.stderr, which need not be fd 2 (e.g. under pytest)
+    with log.open("ab") as sink, log.open("a", encoding="utf-8") as text, \
+            contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
         os.dup2(sink.fileno(), 1)
         os.dup2(sink.fileno(), 2)
         try:

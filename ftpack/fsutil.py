@@ -114,11 +114,12 @@ def _make_parent(path: Path) -> None:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path` (file or directory) and rename it over `path` on success.
 
-    On an exception the temporary is removed and `path` is left as it was. A directory at `path`
-    is replaced only by a directory.
+    On an exception the temporary is removed and `path` is left as it was; a failed write names
+    `path`, never the temporary.
     """
     path = Path(path)
     _make_parent(path)
+    clean_stale_partials(path.parent)
     try:
         tmp = _temp_sibling(path)
     except OSError as exc:
@@ -156,6 +157,7 @@ def write_files_atomic(folder: str | Path, files: dict[str, str]) -> None:
     if folder.exists() and not folder.is_dir():
         raise FtpackError(f"cannot write into {folder}: it is a file, not a folder")
     clean_stale_partials(folder.parent)
+    clean_stale_partials(folder)
     try:
         tmp = _temp_sibling(folder)
     except OSError as exc:

@@ -104,10 +104,12 @@ def check_run_target(run_dir: str | Path) -> None:
     check_writable(run_dir, "--run-dir")
     if run_dir.is_dir() and any(run_dir.iterdir()) and not is_run(run_dir):
         raise FtpackError(f"--run-dir {run_dir} already holds files that are not an ftpack run (no {MARKER} "
-                          "file): ftpack will not write into or delete it; choose another --run-dir")
+                          "file): ftpack will not write into or delete it; choose another --run-dir (a run made "
+                          f"by an older ftpack: `touch {run_dir / MARKER}` if it is one)")
 
 
-def _create(path: Path) -> Path:
+def create_marked(path: Path) -> Path:
+    """Make `path` (if needed) with the marker that lets ftpack replace it later."""
     path.mkdir(parents=True, exist_ok=True)
     (path / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
     return path
@@ -136,11 +138,11 @@ def open_run(run_dir: str | Path, overwrite: bool) -> Path:
     if plan == "restart":
         remove_tree(run_dir, MARKER, "an ftpack run")
     if plan != "replace":
-        return _create(run_dir)
+        return create_marked(run_dir)
     staging = staging_dir(run_dir)
     if staging.exists():
         remove_tree(staging, MARKER, "an ftpack run")
-    return _create(staging)
+    return create_marked(staging)
 
 
 def resumable(run_dir: str | Path) -> Path | None:

@@ -16,7 +16,7 @@ from typing import Any
 from ftpack.config import SweepConfig, TrainConfig
 from ftpack.errors import FtpackError
 from ftpack.fsutil import remove_tree, write_text_atomic
-from ftpack.rundir import MARKER, MARKER_TEXT, check_run_target, read_metrics
+from ftpack.rundir import MARKER, check_run_target, create_marked, read_metrics
 from ftpack.train import train
 
 
@@ -37,8 +37,7 @@ def sweep(base: TrainConfig, grid_cfg: SweepConfig, overwrite: bool = False) -> 
     check_run_target(root)
     if overwrite and root.exists():
         remove_tree(root, MARKER, "an ftpack sweep")
-    root.mkdir(parents=True, exist_ok=True)
-    (root / MARKER).write_text(MARKER_TEXT, encoding="utf-8")
+    create_marked(root)
     points = grid(base, grid_cfg, root)
     if not points:
         raise FtpackError("the sweep grid is empty: give at least one learning rate, rank and epoch count")
