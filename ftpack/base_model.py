@@ -63,23 +63,37 @@ def embedded_gguf(name: str) -> Path:
     raise FtpackError(f"{dist_name} is installed but has no {filename}: reinstall it")
 
 
-def resolve(spec: str) -> BaseModel:
-    """Turn a base-model name into a local HF directory, converting or downloading once."""
+def check(spec: str) -> str:
+    """The kind of base model `spec` names (embedded, gguf, local, hub), checked without loading,
+    converting or downloading anything."""
     if spec in EMBEDDED:
-        gguf = embedded_gguf(spec)
-        return BaseModel(spec, str(dequantize_gguf(gguf)), "embedded", EMBEDDED[spec][2])
+        embedded_gguf(spec)
+        return "embedded"
     path = Path(spec).expanduser()
     if path.is_file() and path.suffix == ".gguf":
-        return BaseModel(spec, str(dequantize_gguf(path)), "gguf", None)
+        return "gguf"
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise FtpackError(f"{path} is not a model directory (no config.json): give a save_pretrained "
                               "directory, a .gguf file, a hub id, or one of: " + ", ".join(EMBEDDED))
-        return BaseModel(spec, str(path.resolve()), "local", _license_of(path))
+        return "local"
     if path.exists() or spec.startswith((".", "/", "~")) or not HUB_ID.match(spec):
         raise FtpackError(f"base model {spec!r} not found: give a model directory, a .gguf file, "
                           f"a Hugging Face id (org/name), or one of: {', '.join(EMBEDDED)}")
-    return BaseModel(spec, str(download(spec)), "hub", None)
+    return "hub"
+
+
+def resolve(spec: str) -> BaseModel:
+    """Turn a base-model name into a local HF directory, converting or downloading once."""
+    kind = check(spec)
+    if kind == "embedded":
+        return BaseModel(spec, str(dequantize_gguf(embedded_gguf(spec))), kind, EMBEDDED[spec][2])
+    path = Path(spec).expanduser()
+    if kind == "gguf":
+        return BaseModel(spec, str(dequantize_gguf(path)), kind, None)
+    if kind == "local":
+        return BaseModel(spec, str(path.resolve()), kind, _license_of(path))
+    return BaseModel(spec, str(download(spec)), kind, None)
 
 
 def download(repo_id: str) -> Path:

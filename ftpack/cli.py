@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -31,9 +32,13 @@ class FtpackGroup(click.Group):
             raise
         except Exception as exc:  # noqa: BLE001 - the one place that reports any failure
             if ctx.meta.get("ftpack.debug"):
-                raise
+                traceback.print_exc()
+                ctx.exit(2)
             if isinstance(exc, FtpackError):
                 message = str(exc)
+            elif isinstance(exc, OSError) and exc.strerror:  # e.g. a full disk while a checkpoint is saved
+                where = f" {exc.filename}" if exc.filename else ""
+                message = f"cannot use{where}: {exc.strerror} (free disk space or check permissions, then rerun)"
             else:
                 message = f"{type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
             click.echo(f"error: {message}", err=True)
@@ -211,9 +216,9 @@ def setup_command() -> None:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--format", "formats", default="adapter,merged,gguf", show_default=True,
               help="Comma-separated: adapter, merged, gguf.")
-@click.option("--quant", type=click.Choice(QUANT_NAMES), default="q4_k_m", show_default=True,
+@click.option("--quant", type=click.Choice(QUANT_NAMES, case_sensitive=False), default="q4_k_m", show_default=True,
               help="GGUF quantization that later stages serve (llama.cpp's quantizer).")
-@click.option("--also-quant", "extra_quants", type=click.Choice(QUANT_NAMES), multiple=True,
+@click.option("--also-quant", "extra_quants", type=click.Choice(QUANT_NAMES, case_sensitive=False), multiple=True,
               help="Another quantization to write beside it (repeatable).")
 @click.option("--dtype", type=click.Choice(["fp16", "bf16"]), default="fp16", show_default=True,
               help="Merged model dtype.")
@@ -370,16 +375,9 @@ def ship_command(ctx, force_from, **flags) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the full metrics as JSON.")
 def score_command(cases, replies, as_json) -> None:
     """Score REPLIES (one JSON string or {"reply": ...} per line) against a CASES file."""
-    from ftpack.score import load_cases, score
+    from ftpack.score import load_cases, load_replies, score
 
-    texts = []
-    for lineno, line in enumerate(Path(replies).read_text("utf-8").splitlines(), 1):
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
-            raise FtpackError(f"{replies}:{lineno}: not JSON (each line: a JSON string or {{\"reply\": ...}})") from None
-        texts.append(item["reply"] if isinstance(item, dict) else str(item))
-    metrics, _ = score(load_cases(cases), texts)
+    metrics, _ = score(load_cases(cases), load_replies(replies))
     if as_json:
         click.echo(json.dumps(metrics, indent=2))
         return

@@ -15,20 +15,23 @@ request in llama.cpp. Sizes, times and sha256s go to RUN_DIR/metrics.json["expor
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
+import os
+import re
 import shutil
+import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from ftpack import llamacpp, taskapi
+from ftpack.config import QUANTS
 from ftpack.errors import FtpackError
-from ftpack.fsutil import atomic_path
-from ftpack.rundir import load_run_base_model, load_run_config, update_metrics
+from ftpack.fsutil import atomic_path, read_json
+from ftpack.rundir import finished_run, load_run_base_model, load_run_config, read_run_file, update_metrics
 
 FORMATS = ("adapter", "merged", "gguf")
-QUANTS = {"q4_k_m": 15, "q4_0": 2, "q5_k_m": 17, "q8_0": 7, "f16": 1}  # llama_ftype values (llama.h)
 PARITY_CONVERSATIONS = [
     [{"role": "system", "content": taskapi.SYSTEM_PROMPT},
      {"role": "user", "content": "remind me to call the plumber tomorrow, urgent"}],
@@ -51,8 +54,7 @@ def dir_size(path: Path) -> int:
 
 
 def check_run(run_dir: Path) -> None:
-    if not run_dir.is_dir():
-        raise FtpackError(f"run dir not found: {run_dir} (train one with `ftpack train --run-dir {run_dir}`)")
+    finished_run(run_dir)
     if not (run_dir / "adapter" / "adapter_config.json").is_file():
         raise FtpackError(f"{run_dir} has no finished adapter (adapter/adapter_config.json): finish or resume "
                           "the training run first (`ftpack train --resume`)")
@@ -151,15 +153,44 @@ def convert_to_gguf(model_dir: Path, out: Path, outtype: str = "f16") -> None:
                             f"convert_hf_to_gguf.py on {model_dir}")
 
 
+@contextlib.contextmanager
+def native_output_to(log: Path) -> Iterator[None]:
+    """Send what C code (llama.cpp) writes straight to stdout/stderr into `log` for the duration."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    # llama-cpp-python's log callback prints to sys.stderr, which need not be fd 2 (e.g. under pytest)
+    with log.open("ab") as sink, log.open("a", encoding="utf-8") as text, \
+            contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def quantize(source: Path, out: Path, quant: str) -> None:
+    """llama.cpp's quantizer; its per-tensor log (hundreds of lines) becomes one summary line."""
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = QUANTS[quant]
     with atomic_path(out) as tmp:
-        status = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
+        log = tmp.parent / "quantize.log"
+        with native_output_to(log):
+            status = llama_cpp.llama_model_quantize(str(source).encode(), str(tmp).encode(), params)
+        lines = log.read_text("utf-8", errors="replace").splitlines()
         if status != 0:
-            raise FtpackError(f"llama_model_quantize to {quant} failed (status {status}) for {source}")
+            last = next((line.strip() for line in reversed(lines) if line.strip()), "no output")
+            raise FtpackError(f"llama.cpp could not quantize {source} to {quant} (status {status}): {last}")
+    fallback = next((re.search(r"(\d+) of (\d+) tensor", line) for line in lines if "fallback" in line), None)
+    note = (f"; {fallback[1]} of {fallback[2]} tensors fell back to other types (K-quants need rows that are a "
+            "multiple of 256)" if fallback else "")
+    print(f"ftpack: quantized {out.name} ({quant}){note}", flush=True)
 
 
 def bos_to_strip(tokenizer: Any, gguf: Path) -> str:
@@ -191,10 +222,12 @@ def _file_record(path: Path, seconds: float) -> dict[str, Any]:
     return {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256(path), "seconds": round(seconds, 1)}
 
 
-def check_quants(names: Sequence[str]) -> None:
+def check_quants(names: Sequence[str]) -> list[str]:
+    """The names in llama.cpp's lower case (Q4_K_M is q4_k_m); an unknown one is an error."""
     for name in names:
-        if name not in QUANTS:
+        if name.lower() not in QUANTS:
             raise FtpackError(f"unknown quantization {name!r}: use one of {', '.join(QUANTS)}")
+    return [name.lower() for name in names]
 
 
 def export(run_dir: str | Path, formats: list[str], quant: str = "q4_k_m", dtype: str = "fp16",
@@ -204,14 +237,17 @@ def export(run_dir: str | Path, formats: list[str], quant: str = "q4_k_m", dtype
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise FtpackError(f"unknown export format {', '.join(unknown) or '(none)'}: use any of {', '.join(FORMATS)}")
-    check_quants([quant, *extra_quants])
+    quant, *extra_quants = check_quants([quant, *extra_quants])
     if dtype not in ("fp16", "bf16"):
         raise FtpackError(f"unknown merged dtype {dtype!r}: use fp16 or bf16")
     check_run(run_dir)
     base = load_run_base_model(run_dir)
-    chat_template = (run_dir / "chat_template.jinja").read_text("utf-8")
+    chat_template = read_run_file(run_dir, "chat_template.jinja")
     out_dir = run_dir / "export"
-    config = json.loads((Path(base.path) / "config.json").read_text("utf-8"))
+    if not (Path(base.path) / "config.json").is_file():
+        raise FtpackError(f"the base model of {run_dir} is no longer at {base.path}: restore it (for an embedded "
+                          "or .gguf base, any `ftpack train` with it converts it again)")
+    config = read_json(Path(base.path) / "config.json", "restore the base model")
     if "gguf" in formats:
         converter = llamacpp.ensure_converter()
         supported = llamacpp.supported_architectures(converter)
@@ -228,7 +264,7 @@ def export(run_dir: str | Path, formats: list[str], quant: str = "q4_k_m", dtype
 
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "adapter")
     tokenizer.chat_template = chat_template
-    stop = json.loads((run_dir / "metrics.json").read_text("utf-8"))["train"]["stop_tokens"]
+    stop = finished_run(run_dir)["train"]["stop_tokens"]
     result: dict[str, Any] = {"formats": formats, "quant": quant, "extra_quants": list(extra_quants)}
     total_start = time.perf_counter()
 

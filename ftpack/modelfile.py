@@ -21,8 +21,8 @@ from typing import Any
 
 from ftpack import taskapi
 from ftpack.errors import FtpackError
-from ftpack.fsutil import write_text_atomic
-from ftpack.rundir import load_run_base_model, load_run_config, read_metrics
+from ftpack.fsutil import read_text, write_text_atomic
+from ftpack.rundir import finished_run, load_run_base_model, load_run_config, read_run_file
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "modelfiles" / "templates"
 FAMILY_STOPS = {"chatml": ["<|im_end|>"], "llama3": ["<|eot_id|>"], "gemma": ["<end_of_turn>"],
@@ -101,19 +101,19 @@ def num_ctx_for(max_length: int) -> int:
 
 def build_spec(run_dir: str | Path, template_file: str | None = None, adapter: bool = False) -> ModelfileSpec:
     run_dir = Path(run_dir)
-    metrics = read_metrics(run_dir)
+    metrics = finished_run(run_dir)
     export = metrics.get("export")
     if not export or "gguf" not in export:
         raise FtpackError(f"{run_dir} has no GGUF export: run `ftpack export {run_dir}` first")
     train_metrics = metrics["train"]
-    chat_template = (run_dir / "chat_template.jinja").read_text("utf-8")
-    tokenizer_config = json.loads((run_dir / "adapter" / "tokenizer_config.json").read_text("utf-8"))
+    chat_template = read_run_file(run_dir, "chat_template.jinja")
+    tokenizer_config = json.loads(read_run_file(run_dir, "adapter/tokenizer_config.json"))
     bos, eos = _token_text(tokenizer_config.get("bos_token")), _token_text(tokenizer_config.get("eos_token"))
     if template_file:
         path = Path(template_file)
         if not path.is_file():
             raise FtpackError(f"template file not found: {template_file}")
-        family, template = None, path.read_text("utf-8")
+        family, template = None, read_text(path)
     else:
         family = detect_family(chat_template, bos, eos)
         if family is None:

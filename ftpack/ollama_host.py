@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -17,15 +18,33 @@ from ftpack.errors import FtpackError
 DEFAULT_HOST = "127.0.0.1:11434"
 
 
-def base_url(host: str | None = None) -> str:
-    raw = (host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).strip()
-    if "://" not in raw:
-        raw = "http://" + raw
+ADDRESS_HELP = "write host, host:port or http://host:port, e.g. 127.0.0.1:11434"
+
+
+def parse(given: str):
+    """urlsplit of an Ollama address as the Ollama CLI reads it; ValueError saying what is wrong."""
+    raw = given if "://" in given else "http://" + given
     parts = urlsplit(raw)
+    parts.port  # noqa: B018 - raises ValueError on a port that is not a number in range
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("use http:// or https://")
+    if parts.hostname and not re.fullmatch(r"[\w.-]+|[0-9a-fA-F:.]+", parts.hostname):
+        raise ValueError(f"bad host name {parts.hostname!r}")
+    return parts
+
+
+def base_url(host: str | None = None) -> str:
+    """The server's URL; a malformed address is a one-line error saying where it came from."""
+    given = (host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST).strip()
+    try:
+        parts = parse(given)
+    except ValueError as exc:
+        source = "--host" if host else "OLLAMA_HOST"
+        raise FtpackError(f"{source} {given!r} is not an Ollama address ({exc}): {ADDRESS_HELP}") from None
+    port = parts.port or (443 if parts.scheme == "https" else 11434)
     hostname = parts.hostname or "127.0.0.1"
     if hostname == "0.0.0.0":  # a bind-all address means "this machine" to a client
         hostname = "127.0.0.1"
-    port = parts.port or (443 if parts.scheme == "https" else 11434)
     if ":" in hostname:
         hostname = f"[{hostname}]"
     return f"{parts.scheme}://{hostname}:{port}{parts.path.rstrip('/')}"

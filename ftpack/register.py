@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ftpack import taskapi
+from ftpack.config import MODEL_NAME_PATTERN, TAG_PATTERN
 from ftpack.errors import FtpackError
 from ftpack.modelfile import ModelfileSpec, build_spec
 from ftpack.ollama_host import base_url, server_version
@@ -132,10 +133,14 @@ def parity(client: Any, model: str, prompts: list[dict[str, Any]]) -> list[dict[
     return results
 
 
-def check_name(name: str) -> None:
-    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", name):
+def check_name(name: str, tag: str = "candidate", host: str | None = None) -> None:
+    """Name, tag and host checked locally, before any work or upload."""
+    if not re.fullmatch(MODEL_NAME_PATTERN, name):
         raise FtpackError(f"model name {name!r}: use letters, digits, '.', '_', '-' (and at most one '/'); "
                           "the tag goes in --tag")
+    if not re.fullmatch(TAG_PATTERN, tag):
+        raise FtpackError(f"tag {tag!r}: use up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
+    base_url(host)  # a malformed address is reported before any work
 
 
 def warm_up(client: Any, model: str) -> float:
@@ -151,7 +156,7 @@ def warm_up(client: Any, model: str) -> float:
 def register_spec(spec: ModelfileSpec, prompts: list[dict[str, Any]], name: str, tag: str = "candidate",
                   host: str | None = None, known_sha256: dict[str, str | None] | None = None) -> dict[str, Any]:
     """Upload the spec's GGUF(s), prove parity on a probe model, then create NAME:TAG."""
-    check_name(name)
+    check_name(name, tag, host)
     client, version = connect(host)
     known = known_sha256 or {}
     digests, uploaded = {}, []
@@ -184,7 +189,7 @@ def register_spec(spec: ModelfileSpec, prompts: list[dict[str, Any]], name: str,
 def register(run_dir: str | Path, name: str, tag: str = "candidate", adapter: bool = False,
              template_file: str | None = None, host: str | None = None) -> dict[str, Any]:
     run_dir = Path(run_dir)
-    check_name(name)
+    check_name(name, tag, host)
     spec = build_spec(run_dir, template_file, adapter)
     connect(host)  # an unreachable server is reported before the tokenizer is loaded
     export = read_metrics(run_dir)["export"]

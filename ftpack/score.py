@@ -24,6 +24,7 @@ from typing import Any, Iterable
 
 from ftpack import taskapi
 from ftpack.errors import FtpackError
+from ftpack.fsutil import parse_json, read_lines
 
 CREATE_FIELDS = ("title", "due_date", "priority", "tags")
 ID_ACTIONS = ("update_task", "complete_task", "delete_task")
@@ -59,11 +60,13 @@ def load_cases(path: str | Path) -> list[Case]:
     if not path.is_file():
         raise FtpackError(f"case file not found: {path} (make one with `ftpack data generate`)")
     cases = []
-    for lineno, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+    for lineno, line in read_lines(path):
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = parse_json(line)
+            if not isinstance(row, dict):
+                raise ValueError("not a JSON object")
             missing = [k for k in ("id", "today", "request", "expected") if k not in row]
             if missing:
                 raise ValueError(f"missing {', '.join(missing)}")
@@ -133,7 +136,7 @@ def score_reply(case: Case, reply: str) -> CaseResult:
                         category=case.category)
     try:
         call = taskapi.parse_reply(reply)
-    except ValueError:
+    except (ValueError, RecursionError):
         result.reason = "invalid JSON"
         return result
     result.json_valid = True
@@ -195,6 +198,28 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
             for r in results if not r.correct
         ],
     }
+
+
+def load_replies(path: str | Path) -> list[str]:
+    """A reply file: one JSON string, or one object with a "reply" string, per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FtpackError(f"reply file not found: {path}")
+    shape = '(each line: a JSON string or {"reply": "..."})'
+    texts = []
+    for lineno, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            item = parse_json(line)
+        except json.JSONDecodeError as exc:
+            raise FtpackError(f"{path}:{lineno}: not JSON ({exc.msg}) {shape}") from None
+        if isinstance(item, dict):
+            item = item.get("reply")
+        if not isinstance(item, str):
+            raise FtpackError(f"{path}:{lineno}: no reply text {shape}")
+        texts.append(item)
+    return texts
 
 
 def score(cases: Iterable[Case], replies: Iterable[str]) -> tuple[dict[str, Any], list[CaseResult]]:

@@ -21,8 +21,8 @@ from typing import Any, Callable
 
 from ftpack.config import FtpackConfig
 from ftpack.errors import FtpackError
-from ftpack.fsutil import write_text_atomic
-from ftpack.rundir import read_metrics
+from ftpack.fsutil import check_writable, read_json, read_text, write_text_atomic
+from ftpack.rundir import plan_run, read_metrics, resumable
 
 STAGES = ("data", "train", "export", "modelfile", "register", "bench", "promote")
 PACKAGES = ("ftpack", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "llama-cpp-python",
@@ -43,13 +43,12 @@ class Ship:
     def __init__(self, config: FtpackConfig, force_from: str | None = None, log: Callable[[str], None] = print):
         if force_from is not None and force_from not in STAGES:
             raise FtpackError(f"unknown stage {force_from!r}: use one of {', '.join(STAGES)}")
-        from ftpack.export import check_quants
-
-        check_quants([config.ship.quant, *config.ship.extra_quants])  # before training, not after it
+        preflight(config)
         self.config = config
         self.run_dir = Path(config.train.run_dir)
         self.state_path = self.run_dir.parent / f".{self.run_dir.name}.ship.json"
-        self.state: dict[str, Any] = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {}
+        self.state: dict[str, Any] = read_json(self.state_path, "delete it to rebuild every stage") \
+            if self.state_path.is_file() else {}
         self.force_from = force_from
         self.log = log
         self.timings: dict[str, float] = {}  # what each stage's current output took to build
@@ -109,7 +108,7 @@ class Ship:
                                 lambda: self._registered(ship_cfg.name), self._register)
 
         bench_key = digest(export_key, registered, ship_cfg.structured, ship_cfg.compare_f16, ship_cfg.bench_limit,
-                           ship_cfg.spec and Path(ship_cfg.spec).read_text())
+                           ship_cfg.spec and read_text(ship_cfg.spec))
         report = self.stage("bench", bench_key, lambda: (self.run_dir / "bench" / "report.json").is_file(),
                             lambda: self._bench(registered))
 
@@ -123,11 +122,9 @@ class Ship:
         return manifest
 
     def _train(self, key: str) -> dict[str, Any]:
-        from ftpack.train import last_checkpoint, train
+        from ftpack.train import train
 
-        saved = self.run_dir / "train_config.json"
-        if saved.is_file() and self.state.get("train_started") == key and last_checkpoint(self.run_dir) \
-                and not self.forced("train"):
+        if self.state.get("train_started") == key and resumable(self.run_dir) and not self.forced("train"):
             self.log(f"[train] resuming {self.run_dir} from its last checkpoint")
             return train(self.config.train, resume=True)
         self.state["train_started"] = key
@@ -211,6 +208,29 @@ class Ship:
         }
         write_text_atomic(self.run_dir / "run.json", json.dumps(manifest, indent=2, default=str) + "\n")
         return manifest
+
+
+def preflight(config: FtpackConfig) -> None:
+    """Everything the stages will need, checked before the first one runs (not after training)."""
+    from ftpack import base_model
+    from ftpack.bench import load_spec
+    from ftpack.ollama_host import base_url
+
+    data_cfg, train_cfg, ship_cfg = config.data, config.train, config.ship
+    check_writable(data_cfg.out_dir, "data.out_dir")
+    plan_run(train_cfg.run_dir, overwrite=True)  # ship replaces its own run, never anything else
+    check_writable(Path(train_cfg.run_dir) / "bench", "the benchmark report folder")
+    generated = Path(data_cfg.out_dir).resolve()
+    for key in ("train_file", "val_file"):
+        path = getattr(train_cfg, key)
+        if path and Path(path).parent.resolve() != generated and not Path(path).is_file():
+            raise FtpackError(f"train.{key} {path} not found (ship generates only into data.out_dir "
+                              f"{data_cfg.out_dir})")
+    if train_cfg.chat_template and not Path(train_cfg.chat_template).is_file():
+        raise FtpackError(f"train.chat_template file not found: {train_cfg.chat_template}")
+    base_model.check(train_cfg.base_model)
+    load_spec(ship_cfg.spec)
+    base_url(ship_cfg.host)  # OLLAMA_HOST too, when ship.host is not set
 
 
 def _summary_of_export(result: dict[str, Any]) -> dict[str, Any]:

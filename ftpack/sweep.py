@@ -10,14 +10,13 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 from ftpack.config import SweepConfig, TrainConfig
 from ftpack.errors import FtpackError
-from ftpack.fsutil import write_text_atomic
-from ftpack.rundir import read_metrics
+from ftpack.fsutil import remove_tree, write_text_atomic
+from ftpack.rundir import MARKER, check_run_target, create_marked, read_metrics
 from ftpack.train import train
 
 
@@ -35,8 +34,10 @@ def sweep(base: TrainConfig, grid_cfg: SweepConfig, overwrite: bool = False) -> 
     if not base.val_file:
         raise FtpackError("a sweep compares val loss: set train.val_file (--val)")
     root = Path(base.run_dir)
+    check_run_target(root)
     if overwrite and root.exists():
-        shutil.rmtree(root)
+        remove_tree(root, MARKER, "an ftpack sweep")
+    create_marked(root)
     points = grid(base, grid_cfg, root)
     if not points:
         raise FtpackError("the sweep grid is empty: give at least one learning rate, rank and epoch count")

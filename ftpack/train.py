@@ -4,6 +4,7 @@ Backends: Unsloth FastLanguageModel (QLoRA 4-bit through bitsandbytes) when CUDA
 present, else TRL's SFTTrainer with a PEFT LoRA model. Both get the same tokenized data (from
 ftpack.chat_format), the same SFTConfig and write the same run directory:
 
+  RUN_DIR/.ftpack-run         the marker: ftpack made this folder and may replace it (rundir.py)
   RUN_DIR/train_config.json   the TrainConfig used (what --resume continues with)
   RUN_DIR/base_model.json     the resolved base model (name, local path, source, license)
   RUN_DIR/checkpoints/        Trainer checkpoints (every save_steps, keep save_total_limit)
@@ -12,19 +13,19 @@ ftpack.chat_format), the same SFTConfig and write the same run directory:
   RUN_DIR/loss.jsonl, loss.csv, loss.png   train and val loss per logging step / evaluation
   RUN_DIR/metrics.json        {"train": {...}}: final val loss, throughput, trainable params, ...
 
+A run replacing a finished one (--overwrite) is trained beside it, in .RUN_NAME.next, and swapped
+in only when it has finished; a failed start leaves nothing behind, a killed run its checkpoints.
+
 Several GPUs: `accelerate launch -m ftpack train ...` (TRL backend) runs unchanged; the Trainer does
 the distribution and only the main process writes files.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import importlib.util
-import io
 import json
 import resource
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -34,15 +35,19 @@ from ftpack.chat_format import end_of_turn_tokens, tokenize
 from ftpack.config import TrainConfig
 from ftpack.data.validate import load_chat_rows
 from ftpack.errors import FtpackError
-from ftpack.fsutil import atomic_path, write_text_atomic
-from ftpack.rundir import load_run_config, update_metrics
+from ftpack.fsutil import atomic_path, read_text, write_text_atomic
+from ftpack.machine import describe as describe_cpu
+from ftpack.rundir import (close_run, discard_failed, load_run_config, open_run, plan_run, resumable,
+                           update_metrics)
 from ftpack.train_args import (ModelShape, check_trl_runs_here, evaluation_cadence, gpu_memory,
                                needs_activation_checkpointing, plan_batches, sft_arguments, supported_fields,
                                total_optimizer_steps)
+from ftpack.train_monitor import loss_rows, monitors, plot_loss, write_loss_log
 from ftpack.train_timing import PhaseClock, loop_timer
 
 BACKENDS = ("auto", "unsloth", "trl")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+FEW_ROWS = 100  # below this, a fine-tune mostly memorizes: say so
 
 
 # ------------------------------------------------------------------------------- choices
@@ -141,104 +146,7 @@ def _linear_names(model: Any) -> list[str]:
                    if isinstance(module, torch.nn.Linear)})
 
 
-# ------------------------------------------------------------------------------- monitoring
-def _loss_rows(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for entry in log_history:
-        if "loss" in entry:
-            rows.append({"step": entry["step"], "epoch": entry.get("epoch"), "train_loss": entry["loss"],
-                         "learning_rate": entry.get("learning_rate")})
-        elif "eval_loss" in entry:
-            rows.append({"step": entry["step"], "epoch": entry.get("epoch"), "val_loss": entry["eval_loss"]})
-    return rows
-
-
-def write_loss_log(run_dir: Path, log_history: list[dict[str, Any]]) -> None:
-    rows = _loss_rows(log_history)
-    write_text_atomic(run_dir / "loss.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, ["step", "epoch", "train_loss", "val_loss", "learning_rate"])
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text_atomic(run_dir / "loss.csv", out.getvalue())
-
-
-def plot_loss(run_dir: Path, log_history: list[dict[str, Any]]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = _loss_rows(log_history)
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    train = [(r["step"], r["train_loss"]) for r in rows if "train_loss" in r]
-    val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
-    if train:
-        ax.plot(*zip(*train), label="train loss", color="tab:blue")
-    if val:
-        ax.plot(*zip(*val), "o-", label="val loss", color="tab:orange")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("loss (assistant tokens)")
-    ax.set_title(f"{run_dir.name}: loss")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    with atomic_path(run_dir / "loss.png") as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return run_dir / "loss.png"
-
-
-def overfitting(log_history: list[dict[str, Any]]) -> bool:
-    """Val loss rose at two successive evaluations while train loss fell."""
-    rows = _loss_rows(log_history)
-    evals = [r for r in rows if "val_loss" in r]
-    if len(evals) < 3:
-        return False
-
-    def train_at(step: int) -> float | None:
-        before = [r["train_loss"] for r in rows if "train_loss" in r and r["step"] <= step]
-        return before[-1] if before else None
-
-    (a, b, c) = evals[-3:]
-    trains = [train_at(e["step"]) for e in (a, b, c)]
-    if None in trains:
-        return False
-    return a["val_loss"] < b["val_loss"] < c["val_loss"] and trains[0] > trains[1] > trains[2]
-
-
-def _callbacks(run_dir: Path, warnings: list[str]):
-    from transformers import TrainerCallback
-
-    class Monitor(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if state.is_world_process_zero:
-                write_loss_log(run_dir, state.log_history)
-
-        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-            if state.is_world_process_zero and overfitting(state.log_history):
-                message = (f"val loss rose at two successive evaluations while train loss fell (step "
-                           f"{state.global_step}): the model is overfitting; consider fewer epochs, a lower "
-                           "learning rate or train.early_stopping_patience")
-                if message not in warnings:
-                    warnings.append(message)
-                    print(f"ftpack: warning: {message}", flush=True)
-
-    return [Monitor()]
-
-
 # ------------------------------------------------------------------------------- training
-def prepare_run_dir(cfg: TrainConfig, overwrite: bool) -> Path:
-    run_dir = Path(cfg.run_dir)
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        if not overwrite:
-            raise FtpackError(f"run dir {run_dir} already exists: pass --overwrite to replace it, --resume to "
-                              "continue it, or choose another --run-dir")
-        shutil.rmtree(run_dir) if run_dir.is_dir() else run_dir.unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    return run_dir
-
-
 def last_checkpoint(run_dir: Path) -> str | None:
     folder = run_dir / "checkpoints"
     if not folder.is_dir():
@@ -265,14 +173,13 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     run_dir = Path(cfg.run_dir)
     checkpoint = None
     if resume:
-        cfg = load_run_config(run_dir)
-        checkpoint = last_checkpoint(run_dir)
+        work_dir = resumable(run_dir) or run_dir  # a killed --overwrite run resumes in its staging folder
+        cfg = load_run_config(work_dir)
+        checkpoint = last_checkpoint(work_dir)
         print(f"ftpack: resuming {run_dir} from {checkpoint}" if checkpoint else
               f"ftpack: {run_dir} has no checkpoint yet: training from the start", flush=True)
     else:
-        for name, path in (("train", cfg.train_file), ("val", cfg.val_file)):
-            if path and not Path(path).is_file():
-                raise FtpackError(f"{name} file not found: {path} (make it with `ftpack data generate`)")
+        check_inputs(cfg, overwrite)
     # Dataset errors surface before any model is loaded.
     load_chat_rows(cfg.train_file)
     if cfg.val_file:
@@ -287,10 +194,37 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     cuda = torch.cuda.is_available()
     precision = choose_precision(cfg.precision, cuda)
     base = base_models.resolve(cfg.base_model)
-    if not resume:
-        prepare_run_dir(cfg, overwrite)
-    write_text_atomic(run_dir / "train_config.json", json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
-    write_text_atomic(run_dir / "base_model.json", base.to_json() + "\n")
+    if resume:
+        return _train_in(work_dir, cfg, base, backend, cuda, precision, checkpoint, extra_callbacks, clock)
+    pre_existing_empty = run_dir.is_dir() and not any(run_dir.iterdir())
+    work_dir = open_run(run_dir, overwrite)
+    try:
+        return _train_in(work_dir, cfg, base, backend, cuda, precision, None, extra_callbacks, clock)
+    except BaseException:
+        discard_failed(work_dir, keep_folder=pre_existing_empty and work_dir == run_dir)
+        raise
+
+
+def check_inputs(cfg: TrainConfig, overwrite: bool) -> None:
+    """Everything a new run needs that can be checked without loading a model."""
+    plan_run(cfg.run_dir, overwrite)
+    for name, path in (("train", cfg.train_file), ("val", cfg.val_file)):
+        if path and not Path(path).is_file():
+            raise FtpackError(f"{name} file not found: {path} (make it with `ftpack data generate`)")
+    if cfg.chat_template:
+        read_text(cfg.chat_template)  # missing or not UTF-8: said now, not after loading the model
+    base_models.check(cfg.base_model)
+
+
+def _train_in(work_dir: Path, cfg: TrainConfig, base: base_models.BaseModel, backend: str, cuda: bool,
+              precision: str, checkpoint: str | None, extra_callbacks: Iterable[Any],
+              clock: PhaseClock) -> dict[str, Any]:
+    """Train in work_dir (RUN_DIR, or the staging folder of a run replacing it) and swap it in at the end."""
+    import torch
+
+    run_dir = Path(cfg.run_dir)
+    write_text_atomic(work_dir / "train_config.json", json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    write_text_atomic(work_dir / "base_model.json", base.to_json() + "\n")
 
     from transformers import set_seed
 
@@ -300,7 +234,7 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     with clock.phase("load"):
         model, tokenizer = (load_unsloth if backend == "unsloth" else load_trl)(base.path, cfg, precision)
     if cfg.chat_template:
-        tokenizer.chat_template = Path(cfg.chat_template).read_text("utf-8")
+        tokenizer.chat_template = read_text(cfg.chat_template)
     if not tokenizer.chat_template:
         raise FtpackError(f"base model {cfg.base_model!r} has no chat template: pass --chat-template FILE.jinja")
     if tokenizer.pad_token is None:
@@ -309,6 +243,9 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     with clock.phase("tokenize"):
         train_rows, train_tokens = tokenize_file(tokenizer, cfg.train_file, cfg.max_length, "train")
         val_rows = tokenize_file(tokenizer, cfg.val_file, cfg.max_length, "val")[0] if cfg.val_file else []
+    if len(train_rows) < FEW_ROWS:
+        print(f"ftpack: warning: only {len(train_rows)} training row(s) in {cfg.train_file}: the model will "
+              f"mostly memorize them; a fine-tune needs a few hundred or more", flush=True)
     trainable, total = model.get_nb_trainable_parameters()
     print(f"trainable params: {trainable:,} of {total:,} ({100 * trainable / total:.2f} %)", flush=True)
 
@@ -324,9 +261,9 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     datasets.disable_progress_bars()
 
     args = SFTConfig(**sft_arguments(
-        cfg, plan, output_dir=str(run_dir / "checkpoints"), cuda=cuda, precision=precision, backend=backend,
+        cfg, plan, output_dir=str(work_dir / "checkpoints"), cuda=cuda, precision=precision, backend=backend,
         eval_steps=eval_steps, save_steps=save_steps, has_val=bool(val_rows), fields=supported_fields(SFTConfig)))
-    callbacks = _callbacks(run_dir, warnings := [])
+    callbacks = monitors(work_dir, warnings := [])
     timer = loop_timer(adaptive_cadence=not (cfg.eval_steps or cfg.save_steps or cfg.early_stopping_patience))
     callbacks.append(timer)
     if cfg.early_stopping_patience and val_rows:
@@ -359,13 +296,13 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     if not trainer.is_world_process_zero():
         return {}
     with clock.phase("final_save"):
-        with atomic_path(run_dir / "adapter") as tmp:
+        with atomic_path(work_dir / "adapter") as tmp:
             trainer.model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-        write_text_atomic(run_dir / "chat_template.jinja", tokenizer.chat_template)
-        write_loss_log(run_dir, trainer.state.log_history)
-        plot_loss(run_dir, trainer.state.log_history)
-    train_losses = [r["train_loss"] for r in _loss_rows(trainer.state.log_history) if "train_loss" in r]
+        write_text_atomic(work_dir / "chat_template.jinja", tokenizer.chat_template)
+        write_loss_log(work_dir, trainer.state.log_history)
+        plot_loss(work_dir, trainer.state.log_history)
+    train_losses = [r["train_loss"] for r in loss_rows(trainer.state.log_history) if "train_loss" in r]
     epochs_done = trainer.state.epoch or 0.0
     metrics = {
         "backend": backend,
@@ -377,9 +314,10 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
         "eval_steps": eval_steps,
         "save_steps": save_steps,
         "cadence_stretched": timer.stretches,
-        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "device": torch.cuda.get_device_name(0) if cuda else f"CPU: {describe_cpu()}",
         "base_model": base.name,
         "train_rows": len(train_rows),
+        "train_tokens": train_tokens,  # per epoch, prompt and reply
         "val_rows": len(val_rows),
         "steps": trainer.state.global_step,
         "epochs": round(epochs_done, 4),
@@ -397,6 +335,7 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
         "warnings": warnings,
     }
     metrics["time"] = clock.report(timer.report())  # last: it includes writing the adapter
-    update_metrics(run_dir, "train", metrics)
+    update_metrics(work_dir, "train", metrics)
+    close_run(work_dir, run_dir)
     return metrics
 

@@ -22,15 +22,20 @@ def test_every_command_has_help(args):
     assert len(run.stdout.split("\n\n")[1].strip()) > 10  # a real description, not just usage
 
 
-def test_unexpected_errors_are_one_line_unless_debug(tmp_path):
-    target = tmp_path / "file"
-    target.write_text("not a folder")
-    run = subprocess.run([sys.executable, "-m", "ftpack", "data", "generate", "--out", str(target / "sub")],
-                         capture_output=True, text=True)
-    assert run.returncode == 2 and run.stderr.count("\n") == 1 and "--debug" in run.stderr
-    run = subprocess.run([sys.executable, "-m", "ftpack", "--debug", "data", "generate", "--out", str(target / "sub")],
-                         capture_output=True, text=True)
-    assert run.returncode != 0 and "Traceback" in run.stderr
+def test_unexpected_errors_are_one_line_unless_debug(monkeypatch):
+    from click.testing import CliRunner
+
+    import ftpack.data.generate
+    from ftpack.cli import main
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("an internal fault")
+
+    monkeypatch.setattr(ftpack.data.generate, "write_dataset", broken)
+    run = CliRunner().invoke(main, ["data", "generate"])
+    assert run.exit_code == 2 and run.stderr == "error: RuntimeError: an internal fault (rerun with --debug for the traceback)\n"
+    run = CliRunner().invoke(main, ["--debug", "data", "generate"])
+    assert run.exit_code == 2 and "Traceback" in run.stderr and "an internal fault" in run.stderr
 
 
 def test_score_command(tmp_path):

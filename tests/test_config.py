@@ -22,7 +22,7 @@ def test_yaml_then_overrides(tmp_path):
 @pytest.mark.parametrize("yaml_text, message", [
     ("data:\n  sede: 1\n", "unknown config key 'data.sede': data has seed"),
     ("dta:\n  seed: 1\n", "unknown config key 'dta.seed'"),
-    ("data:\n  seed: many\n", "config data.seed: 'many' is not a valid int"),
+    ("data:\n  seed: many\n", "config data.seed: 'many' is not valid: input should be a valid integer"),
     ("data: [1, 2]\n", "section 'data' must be a mapping"),
     ("data:\n  seed: [\n", "not valid YAML"),
 ])
@@ -54,4 +54,4 @@ def test_cli_bad_config_is_one_line(tmp_path):
     run = subprocess.run([sys.executable, "-m", "ftpack", "--config", str(path), "data", "generate"],
                          capture_output=True, text=True)
     assert run.returncode == 2
-    assert run.stderr.startswith("error: unknown config key") and run.stderr.count("\n") == 1
+    assert run.stderr.startswith(f"error: {path}:2: unknown config key") and run.stderr.count("\n") == 1

@@ -80,8 +80,9 @@ def test_ship_without_ollama_benchmarks_in_llamacpp(tmp_path, tiny_model):
 
 
 def test_ship_rejects_an_unknown_quantization_before_any_stage(tmp_path, tiny_model):
+    from ftpack.config import apply
+
     cfg = tiny_ship_config(tmp_path, tiny_model, "127.0.0.1:9")
-    cfg.ship.extra_quants = ["q9"]
-    with pytest.raises(FtpackError, match="unknown quantization 'q9'"):
-        Ship(cfg)
+    with pytest.raises(FtpackError, match="config ship.extra_quants: 'q9' is not valid: item 1: use one of q4_k_m"):
+        apply(cfg, "ship.extra_quants", "q9")
     assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()

@@ -7,7 +7,8 @@ import pytest
 from ftpack.chat_format import IGNORE_INDEX, end_of_turn_tokens, tokenize
 from ftpack.config import TrainConfig
 from ftpack.errors import FtpackError
-from ftpack.train import choose_backend, overfitting, train
+from ftpack.train import choose_backend, train
+from ftpack.train_monitor import overfitting
 from models import tiny_config
 from tests_helpers import CrashAfterSave
 

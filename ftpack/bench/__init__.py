@@ -32,8 +32,9 @@ from ftpack.bench.figures import DEFAULT_SPEC, judge, latency_summary, load_spec
 from ftpack.bench.report import write_reports
 from ftpack.errors import FtpackError
 from ftpack.evalsets import HANDWRITTEN_CASES
-from ftpack.ollama_host import server_version
-from ftpack.rundir import load_run_config, read_metrics, update_metrics
+from ftpack.fsutil import check_writable
+from ftpack.ollama_host import base_url, server_version
+from ftpack.rundir import finished_run, load_run_config, update_metrics
 from ftpack.score import Case, load_cases, score
 
 
@@ -78,9 +79,9 @@ def bench(run_dir: str | Path, model: str | None = None, cases_file: str | None 
           engine_note: str | None = None) -> dict[str, Any]:
     """Benchmark a run; engine_note says in the reports why llama.cpp ran (default: from engine_name)."""
     run_dir = Path(run_dir)
-    metrics = read_metrics(run_dir)
-    if "train" not in metrics:
-        raise FtpackError(f"{run_dir} is not a finished training run (no metrics.json train section)")
+    metrics = finished_run(run_dir)
+    check_writable(Path(out_dir) if out_dir else run_dir / "bench", "--out")  # before, not after, the benchmark
+    base_url(host)
     spec = load_spec(spec_file)
     sets = case_sets(run_dir, cases_file, limit)
     engine = pick_engine(run_dir, metrics, model, host, engine_name, structured)

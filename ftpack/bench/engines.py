@@ -16,7 +16,7 @@ from typing import Any, Callable
 from ftpack import taskapi
 from ftpack.errors import FtpackError
 from ftpack.ollama_host import base_url
-from ftpack.rundir import load_run_config, read_metrics
+from ftpack.rundir import load_run_config, read_metrics, read_run_file
 from ftpack.score import Case
 
 # A Task API reply is < 100 tokens; the cap keeps a looping model from running to the context end.
@@ -113,7 +113,7 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | 
     from ftpack.export import bos_to_strip
 
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "adapter")
-    tokenizer.chat_template = (run_dir / "chat_template.jinja").read_text("utf-8")
+    tokenizer.chat_template = read_run_file(run_dir, "chat_template.jinja")
     stop = read_metrics(run_dir)["train"]["stop_tokens"]
     n_ctx = max(512, load_run_config(run_dir).max_length + 128)
     strip = bos_to_strip(tokenizer, gguf)  # once, not per request: it maps the whole GGUF

@@ -8,6 +8,7 @@ from typing import Any
 
 from ftpack.bench.engines import Timing
 from ftpack.errors import FtpackError
+from ftpack.fsutil import read_text
 
 # The capstone's three criteria, plus safety: an assistant that acts on a task id the user never
 # named changes the wrong task, which is worse than any miss.
@@ -64,7 +65,10 @@ def load_spec(path: str | None) -> dict[str, float]:
     file = Path(path)
     if not file.is_file():
         raise FtpackError(f"spec file not found: {path}")
-    spec = yaml.safe_load(file.read_text("utf-8")) or {}
+    try:
+        spec = yaml.safe_load(read_text(file)) or {}
+    except (yaml.YAMLError, RecursionError):
+        raise FtpackError(f"{path}: not valid YAML: a spec maps criteria to numbers, e.g. task_creation_accuracy_min: 0.9") from None
     if not isinstance(spec, dict) or not all(isinstance(v, (int, float)) for v in spec.values()):
         raise FtpackError(f"{path}: a spec maps criteria to numbers, e.g. task_creation_accuracy_min: 0.9")
     judge(spec, {})  # rejects unknown criteria

@@ -20,7 +20,7 @@ from ftpack import taskapi
 from ftpack.data import surface as sf
 from ftpack.data import vocab
 from ftpack.evalsets import held_out_requests, normalized_request
-from ftpack.fsutil import write_text_atomic
+from ftpack.fsutil import write_files_atomic
 
 # Frames around a title; {d} marks frames with a slot for a date before the title.
 CREATE_FRAMES = [
@@ -339,6 +339,5 @@ def write_dataset(out_dir: str | Path, seed: int, n_train: int, n_val: int, n_te
     for name in ("val", "test"):
         files[f"{name}_cases.jsonl"] = _jsonl(
             [case_row(f"{name}-{i:04d}", *row) for i, row in enumerate(splits[name], 1)])
-    for name, text in files.items():
-        write_text_atomic(out / name, text)
+    write_files_atomic(out, files)  # all five or none: the case files always match their splits
     return {name: text.count("\n") for name, text in files.items()}

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from ftpack import taskapi
 from ftpack.errors import FtpackError
-from ftpack.fsutil import write_text_atomic
+from ftpack.fsutil import parse_json, read_lines, write_text_atomic
 
 ROW_FORMATS = ("chat", "prompt/completion", "alpaca")
 _TODAY_RE = re.compile(r"Today is (\d{4}-\d{2}-\d{2})")
@@ -117,14 +117,13 @@ def iter_rows(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, parsed row); a line that is not JSON yields a RowError as its row."""
     if not path.is_file():
         raise FtpackError(f"dataset file not found: {path}")
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                yield lineno, json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield lineno, RowError(f"bad JSON: {exc.msg} at column {exc.colno}")
+    for lineno, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            yield lineno, parse_json(line)
+        except json.JSONDecodeError as exc:
+            yield lineno, RowError(f"bad JSON: {exc.msg} at column {exc.colno}")
 
 
 def validate_file(path: str | Path, schema: str | None = None) -> tuple[int, list[Problem]]:
