@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,9 @@ REPORTS = Path(__file__).resolve().parent / "reports"
 
 
 def machine() -> str:
-    import os
+    from ftpack.machine import describe
 
-    return f"{platform.machine()}, {os.cpu_count()} cores, python {sys.version.split()[0]}"
+    return f"{describe()}, python {sys.version.split()[0]}"
 
 
 def write_report(name: str, title: str, figures: dict[str, Any], out: Path = REPORTS) -> None:

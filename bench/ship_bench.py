@@ -47,8 +47,10 @@ def main() -> None:
                "recipe": {k: manifest["config"]["train"][k] for k in ("learning_rate", "epochs", "lora_r", "lora_alpha")}
                | {"n_train": manifest["config"]["data"]["n_train"], "quant": manifest["config"]["ship"]["quant"]},
                "val_loss": manifest["metrics"]["train"]["val_loss"], "engine": bench["engine"],
-               "task_creation_accuracy": bench["accuracy"]["task_creation_accuracy"],
-               "all_operations_accuracy": bench["accuracy"]["all_operations_accuracy"],
+               **{f"{name}: {key}": one["accuracy"][key] for name, one in bench.get("sets", {}).items()
+                  for key in ("task_creation_accuracy", "all_operations_accuracy", "clarify_accuracy",
+                              "invented_ids")},
+               "train_device": manifest["metrics"]["train"].get("device"),
                "latency_p50_ms": bench["latency"]["wall_ms"]["p50"], "latency_p95_ms": bench["latency"]["wall_ms"]["p95"],
                "spec": {v["criterion"]: v["passed"] for v in bench["spec"]["criteria"]},
                "q4_gguf_mib": round(manifest["artefacts"]["gguf"]["bytes"] / 2**20, 1),
@@ -57,6 +59,10 @@ def main() -> None:
                "export_seconds": manifest["metrics"]["export"]["seconds"]}
     if "quantization" in bench:
         figures["quantization"] = bench["quantization"]
+    if "floor" in bench:
+        floor = bench["floor"]
+        figures["engine floor"] = {k: floor[k] for k in ("prompt_tokens_per_second", "decode_tokens_per_second",
+                                                         "floor_ms", "served_over_floor", "verdict")}
     write_report("ship", "ftpack ship on the default", figures, REPORTS)
     # The shipped model's own benchmark report, kept beside the figures.
     target = REPORTS / "default-model"

@@ -115,7 +115,7 @@ class TrainConfig:
     target_modules: list[NonEmpty] = Field(default_factory=lambda: list(LORA_TARGETS), min_length=1)
     max_length: int = Field(256, ge=8, le=1_048_576)
     load_in_4bit: bool = True  # QLoRA; Unsloth backend only
-    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: bf16 > fp16 on CUDA, fp32 on CPU
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = "auto"  # auto: bf16 > fp16 on CUDA; on CPU bf16 where native, else fp32
     # Recompute activations in the backward pass: None = on CUDA only when a row of max_length would
     # not fit the GPU without it (ftpack/train_args.py), off on CPU, where it only costs time.
     activation_checkpointing: bool | None = None

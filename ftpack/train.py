@@ -76,11 +76,19 @@ def choose_precision(requested: str, cuda: bool) -> str:
         raise FtpackError(f"unknown precision {requested!r}: use one of {', '.join(PRECISIONS)}")
     if requested == "auto":
         if not cuda:
-            return "fp32"
+            # bf16 autocast where the CPU computes bf16 natively (1.75x faster per step on an
+            # AVX512-BF16 EPYC, same losses); emulated on plain AVX2/AVX-512 it is far slower than fp32
+            return "bf16" if native_cpu_bf16() else "fp32"
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if requested == "fp16" and not cuda:
         raise FtpackError("fp16 training needs a CUDA GPU: use precision fp32 (or bf16) on CPU")
     return requested
+
+
+def native_cpu_bf16() -> bool:
+    from ftpack.machine import cpu_info
+
+    return bool({"avx512_bf16", "amx_bf16"} & set(cpu_info()["isa"]))
 
 
 # ------------------------------------------------------------------------------- data
