@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from ftpack import taskapi
 from ftpack.errors import FtpackError
+from ftpack.machine import cpu_info
 from ftpack.ollama_host import base_url
 from ftpack.rundir import load_run_config, read_metrics, read_run_file
 from ftpack.score import Case
@@ -122,8 +123,11 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | 
 
     def model() -> Any:
         if state["llm"] is None:
-            state["llm"] = llama_cpp.Llama(model_path=str(gguf), n_ctx=n_ctx, verbose=False, n_threads=threads,
-                                           n_threads_batch=threads)
+            # as many threads as physical cores, as Ollama does (llama-cpp-python's default is half the
+            # logical CPUs: 1 of 2 cores here, 141 instead of 174 decode tokens/s)
+            cores = threads or cpu_info()["physical_cores"]
+            state["llm"] = llama_cpp.Llama(model_path=str(gguf), n_ctx=n_ctx, verbose=False, n_threads=cores,
+                                           n_threads_batch=cores)
         return state["llm"]
 
     def ask(case: Case) -> Reply:

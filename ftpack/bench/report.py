@@ -163,7 +163,7 @@ def plot(out: Path, report: dict[str, Any]) -> None:
     limit = next((v["limit"] for v in report["spec"]["criteria"] if v["key"] == "task_creation_accuracy_min"), None)
     if limit:
         ax.axvline(limit, color="tab:red", label=f"spec task creation > {limit:g}")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8)
     ax.set_xlim(0, 1)
     ax.set_xlabel("accuracy")
     ax.set_title(f"Accuracy: {report['model']}", fontsize=9)
