@@ -45,7 +45,7 @@ def test_modelfile_for_the_tiny_run(tiny_export, tmp_path):
     assert f'TEMPLATE """{(TEMPLATES_DIR / "chatml.tmpl").read_text()}"""' in text
     assert 'PARAMETER stop "<|im_end|>"' in text
     assert "PARAMETER temperature 0" in text and "PARAMETER num_ctx 512" in text
-    assert 'SYSTEM """Task API v1 assistant. Today is ' in text
+    assert 'SYSTEM """Task API v1.1 assistant."""' in text  # constant: it never goes stale
     assert spec.family == "chatml"
     adapter_path, adapter_spec = write_modelfile(run_dir, tmp_path / "Modelfile.adapter", adapter=True)
     assert f"ADAPTER {Path(result['adapter_gguf']['path']).resolve()}" in adapter_path.read_text()
