@@ -143,6 +143,19 @@ def check_name(name: str, tag: str = "candidate", host: str | None = None) -> No
     base_url(host)  # a malformed address is reported before any work
 
 
+def drop(client: Any, probe: str) -> None:
+    """Unload the probe, then delete it. Ollama reuses a loaded runner for another model with the same
+    weights and options and lists it under the first name: a probe left loaded would hold the memory,
+    and the candidate's warm-up would run in the probe's runner instead of loading the candidate."""
+    import ollama
+
+    try:
+        client.generate(model=probe, prompt="", keep_alive=0)
+    except ollama.ResponseError:
+        pass  # the model never loaded (it failed to run): nothing to unload
+    client.delete(probe)
+
+
 def warm_up(client: Any, model: str) -> float:
     """One short request, so that the first real call finds the model loaded and the constant
     system prompt already cached, instead of paying a cold start (load + full prompt)."""
@@ -179,7 +192,7 @@ def register_spec(spec: ModelfileSpec, prompts: list[dict[str, Any]], name: str,
             raise FtpackError(f"Ollama could not run the model: {exc.error}{hint}") from None
         create(client, model, spec, digests)  # before the probe goes: deleting it prunes unused blobs
     finally:
-        client.delete(probe)
+        drop(client, probe)
     return {"model": model, "ollama": version, "host": base_url(host), "family": spec.family,
             "warm_up_ms": warm_up(client, model),
             "digests": digests, "uploaded": uploaded, "parity": checks, "adapter": bool(spec.adapter),

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from ftpack.train import choose_precision
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "examples" / "colab_t4.ipynb"
 
@@ -62,7 +64,8 @@ def test_notebook_runs_on_cpu(tiny_model, tmp_path, monkeypatch, capsys):
             namespace.update(CONFIG=str(ROOT / "ship.yaml"), SETTINGS=settings)
     out = capsys.readouterr().out
     assert namespace["ship_code"] in (0, 1)  # 1: finished, a spec criterion missed (a tiny model)
-    assert "trained with trl (fp32) on cpu" in out and "seconds: load" in out
+    precision = choose_precision("auto", cuda=False)  # bf16 on CPUs that compute it natively
+    assert f"trained with trl ({precision}) on CPU: " in out and "seconds: load" in out
     assert "benchmark engine: llama.cpp" in out and "(no Ollama was reachable)" in out
     archive = tmp_path / "runs" / "taskapi.tar"
     assert archive.is_file() and f"not on Colab: the archive is {archive}" in out
