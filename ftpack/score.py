@@ -27,7 +27,6 @@ from ftpack.errors import FtpackError
 from ftpack.fsutil import parse_json, read_lines
 
 CREATE_FIELDS = ("title", "due_date", "priority", "tags")
-ID_ACTIONS = ("update_task", "complete_task", "delete_task")
 
 
 @dataclass
@@ -120,14 +119,15 @@ def normalize_call(call: dict[str, Any], today: dt.date) -> dict[str, Any]:
     return out
 
 
-def names_task_id(request: str, task_id: Any) -> bool:
-    """Whether the request contains the id as a number of its own ("#12", "task 12", "12's")."""
-    return re.search(rf"(?<!\d){re.escape(str(task_id))}(?!\d)", request) is not None
-
-
-def invents_id(request: str, call: Any) -> bool:
-    return (isinstance(call, dict) and call.get("action") in ID_ACTIONS and "task_id" in call
-            and not names_task_id(request, call["task_id"]))
+def guarded_reply(request: str, reply: str) -> str:
+    """The reply after the client's id guard (taskapi.guard_call): unchanged unless it acts on an
+    id the request never names, which becomes a clarify."""
+    try:
+        call = taskapi.parse_reply(reply)
+    except (ValueError, RecursionError):
+        return reply
+    safe = taskapi.guard_call(request, call)
+    return reply if safe is call else taskapi.dumps(safe)
 
 
 def score_reply(case: Case, reply: str) -> CaseResult:
@@ -140,7 +140,7 @@ def score_reply(case: Case, reply: str) -> CaseResult:
         result.reason = "invalid JSON"
         return result
     result.json_valid = True
-    result.invented_id = invents_id(case.request, call)
+    result.invented_id = taskapi.invents_id(case.request, call)
     try:
         taskapi.validate_call(call, case.today)
         result.schema_valid = True

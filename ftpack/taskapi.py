@@ -28,6 +28,32 @@ CONTRACT_VERSION = "1.1"  # 1.1: the system prompt carries no date; replies are 
 SYSTEM_PROMPT = "Task API v1.1 assistant."
 
 
+# Actions that change one existing task: acting on a guessed id changes the wrong task.
+ID_ACTIONS = ("update_task", "complete_task", "delete_task")
+# What to ask instead when a request names no id; short on purpose (every reply token costs latency).
+ASK_FOR_ID = {"delete_task": "Which task id should I delete?", "complete_task": "Which task id is done?",
+              "update_task": "Which task id should I change?"}
+
+
+def names_task_id(request: str, task_id: Any) -> bool:
+    """Whether the request contains the id as a number of its own ("#12", "task 12", "12's")."""
+    return re.search(rf"(?<!\d){re.escape(str(task_id))}(?!\d)", request) is not None
+
+
+def invents_id(request: str, call: Any) -> bool:
+    """A call on a task_id that the request never names: the model guessed it."""
+    return (isinstance(call, dict) and call.get("action") in ID_ACTIONS and "task_id" in call
+            and not names_task_id(request, call["task_id"]))
+
+
+def guard_call(request: str, call: Any) -> Any:
+    """What a client should act on: a call on an id the request never names becomes the clarify the
+    assistant should have asked. A wrong action is worse than no action; asking is always safe."""
+    if invents_id(request, call):
+        return {"action": "clarify", "question": ASK_FOR_ID[call["action"]]}
+    return call
+
+
 @lru_cache(maxsize=1)
 def json_schema() -> dict[str, Any]:
     """The published JSON Schema (ftpack/schemas/taskapi-v1.schema.json)."""

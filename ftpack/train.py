@@ -39,7 +39,7 @@ from ftpack.fsutil import atomic_path, read_text, write_text_atomic
 from ftpack.machine import describe as describe_cpu
 from ftpack.rundir import (close_run, discard_failed, load_run_config, open_run, plan_run, resumable,
                            update_metrics)
-from ftpack.train_args import (ModelShape, check_trl_runs_here, evaluation_cadence, gpu_memory,
+from ftpack.train_args import (ModelShape, check_trl_runs_here, evaluation_cadence, gpu_memory, loss_on_labelled_positions_only,
                                needs_activation_checkpointing, plan_batches, sft_arguments, supported_fields,
                                total_optimizer_steps)
 from ftpack.train_monitor import loss_rows, monitors, plot_loss, write_loss_log
@@ -291,7 +291,8 @@ def _train_in(work_dir: Path, cfg: TrainConfig, base: base_models.BaseModel, bac
     check_trl_runs_here(cuda)
     started = time.perf_counter()
     try:
-        trainer.train(resume_from_checkpoint=checkpoint)
+        with loss_on_labelled_positions_only(cuda):
+            trainer.train(resume_from_checkpoint=checkpoint)
     except (torch.OutOfMemoryError, MemoryError) as exc:
         raise FtpackError(f"out of memory while training ({type(exc).__name__}): try a smaller "
                           f"train.batch_size (now {cfg.batch_size}; raise grad_accum to keep the effective batch), "

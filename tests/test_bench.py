@@ -43,7 +43,10 @@ def check_reports(out: Path, engine: str):
     assert report["cold_start"]["wall_ms"] > 0
     assert {v["key"] for v in report["spec"]["criteria"]} == set(DEFAULT_SPEC)
     assert 0 <= report["accuracy"]["json_valid_rate"] <= 1
+    guarded = report["accuracy"]["with_id_guard"]  # a guessed id is never acted on once guarded
+    assert guarded["invented_ids"] == 0 and set(guarded) == {"all_operations_accuracy", "clarify_accuracy", "invented_ids"}
     text = (out / "report.md").read_text()
+    assert "| all operations, with the client's id guard |" in text
     assert "## Spec" in text and "## Latency" in text and "## Accuracy" in text
     for png in ("latency.png", "accuracy.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"

@@ -99,7 +99,7 @@ def test_titles_are_composed_not_recalled(dataset):
 
 
 def test_no_invented_ids_and_clarify_when_none_is_given(dataset):
-    from ftpack.score import invents_id
+    from ftpack.taskapi import invents_id
 
     rows = [(r["messages"][1]["content"], json.loads(r["messages"][2]["content"])) for r in read_jsonl(dataset / "train.jsonl")]
     assert not [q for q, c in rows if invents_id(q, c)]  # the data never teaches acting on an unnamed task

@@ -5,7 +5,8 @@ import collections
 from ftpack import taskapi
 from ftpack.data.generate import generate
 from ftpack.evalsets import HANDWRITTEN_CASES, normalized_request
-from ftpack.score import load_cases, names_task_id, score
+from ftpack.score import load_cases, score
+from ftpack.taskapi import names_task_id
 
 CLASSES = {"plain", "attr-before-title", "attr-own-sentence", "attr-prefix", "date-inside", "unseen-words",
            "numbers-symbols", "trap-words", "casual", "update", "complete", "delete", "list", "clarify-no-id",

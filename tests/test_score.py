@@ -129,7 +129,8 @@ def test_user_case_files_are_checked_line_by_line(tmp_path):
 def test_invented_ids_are_counted_apart():
     import datetime as dt
 
-    from ftpack.score import Case, names_task_id
+    from ftpack.score import Case
+    from ftpack.taskapi import names_task_id
 
     today = dt.date(2026, 11, 21)
     cases = [Case("a", today, "delete that one", {"action": "clarify", "question": "Which?"}, "clarify-no-id"),
@@ -144,3 +145,27 @@ def test_invented_ids_are_counted_apart():
     assert metrics["per_class"] == {"clarify-no-id": {"n": 1, "accuracy": 0.0}, "complete": {"n": 2, "accuracy": 0.5}}
     assert metrics["failures"][0]["reason"].startswith("invented task id")
     assert names_task_id("task #12", 12) and not names_task_id("task 123", 12) and not names_task_id("112", 12)
+
+
+def test_the_client_guard_turns_a_guessed_id_into_a_clarify():
+    import datetime as dt
+
+    from ftpack.score import Case, guarded_reply
+    from ftpack.taskapi import guard_call
+
+    assert guard_call("delete that one", {"action": "delete_task", "task_id": 1}) == {
+        "action": "clarify", "question": "Which task id should I delete?"}
+    named = {"action": "complete_task", "task_id": 12}
+    assert guard_call("mark #12 done", named) is named  # an id the request names is left alone
+    assert guard_call("mark it done", {"action": "list_tasks"}) == {"action": "list_tasks"}
+    assert guarded_reply("finished task 4's draft", '{"action":"complete_task","task_id":41}') == (
+        '{"action":"clarify","question":"Which task id is done?"}')
+    assert guarded_reply("mark #12 done", ' {"action": "complete_task", "task_id": 12} ') == (
+        ' {"action": "complete_task", "task_id": 12} ')  # unchanged text, not re-serialized
+    assert guarded_reply("x", "not json") == "not json"
+    today = dt.date(2026, 11, 21)
+    cases = [Case("a", today, "delete that one", {"action": "clarify", "question": "Which?"}, "clarify-no-id")]
+    raw, _ = score(cases, ['{"action":"delete_task","task_id":1}'])
+    safe, _ = score(cases, [guarded_reply(cases[0].request, '{"action":"delete_task","task_id":1}')])
+    assert (raw["invented_ids"], raw["clarify_accuracy"]) == (1, 0.0)
+    assert (safe["invented_ids"], safe["clarify_accuracy"]) == (0, 1.0)

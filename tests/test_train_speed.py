@@ -92,3 +92,38 @@ def test_time_breakdown_and_cheap_evaluation_cadence(tiny_model, tiny_data, tmp_
 def test_explicit_cadence_is_kept(tiny_run):
     _, metrics = tiny_run  # eval_steps 4, save_steps 2 in tiny_config
     assert metrics["cadence_stretched"] == [] and metrics["eval_steps"] == 4 and metrics["save_steps"] == 2
+
+
+def test_scoring_only_labelled_positions_on_cpu_changes_no_loss(tiny_model, tiny_data, tmp_path, monkeypatch):
+    """The CPU compaction of TRL's fused LM head is active in training and gives the very same losses."""
+    import contextlib
+
+    import torch
+    from trl.trainer import utils as trl_utils
+
+    import ftpack.train as train_module
+
+    seen = []
+    original = train_module.loss_on_labelled_positions_only
+
+    @contextlib.contextmanager
+    def spy(cuda):
+        with original(cuda):
+            seen.append(trl_utils._use_triton(torch.device("cpu")))
+            yield
+
+    def losses(run_dir):
+        return [json.loads(line) for line in (run_dir / "loss.jsonl").read_text().splitlines()]
+
+    monkeypatch.setattr(train_module, "loss_on_labelled_positions_only", spy)
+    train(tiny_config(tiny_model, tiny_data, tmp_path / "compact", max_steps=4, precision="fp32"))
+    monkeypatch.setattr(train_module, "loss_on_labelled_positions_only", lambda cuda: contextlib.nullcontext())
+    train(tiny_config(tiny_model, tiny_data, tmp_path / "full", max_steps=4, precision="fp32"))
+    assert seen == [True] and not trl_utils._use_triton(torch.device("cpu"))  # restored after
+    compact, full = losses(tmp_path / "compact"), losses(tmp_path / "full")
+    assert len(compact) == len(full) > 4
+    for a, b in zip(compact, full):
+        assert a.keys() == b.keys()
+        for key in ("train_loss", "val_loss"):
+            if key in a:
+                assert a[key] == pytest.approx(b[key], rel=1e-5)

@@ -10,9 +10,9 @@ Each request goes to /api/chat at temperature 0 with the training system prompt,
 one warm-up request. Recorded per request: wall time, time to first token, the engine's load /
 prompt-eval / eval durations and counts, and tokens/s. A cold-start request follows an unload.
 Replies are scored with ftpack.score (accuracy per action and class, clarify accuracy, invented
-task ids). `--concurrency N` adds a throughput phase with N clients. `--compare-f16` runs the
-judged set on the unquantized GGUF for the accuracy cost of quantization. With no Ollama
-reachable, the run's GGUF runs in embedded llama.cpp instead, and every report says so.
+task ids), and again after the client's id guard (taskapi.guard_call). `--concurrency N` adds a
+throughput phase with N clients. `--compare-f16` runs the judged set on the unquantized GGUF for
+the accuracy cost of quantization. With no Ollama reachable, the run's GGUF runs in embedded llama.cpp instead, and every report says so.
 
 Reports: RUN_DIR/bench/report.json, report.md, latency.png, accuracy.png.
 """
@@ -35,7 +35,7 @@ from ftpack.evalsets import HANDWRITTEN_CASES
 from ftpack.fsutil import check_writable
 from ftpack.ollama_host import base_url, server_version
 from ftpack.rundir import finished_run, load_run_config, update_metrics
-from ftpack.score import Case, load_cases, score
+from ftpack.score import Case, guarded_reply, load_cases, score
 
 
 
@@ -44,6 +44,9 @@ class CaseSet:
     name: str
     path: Path
     cases: list[Case]
+
+
+GUARDED_FIGURES = ("all_operations_accuracy", "clarify_accuracy", "invented_ids")
 
 
 def case_sets(run_dir: Path, cases_file: str | None, limit: int | None) -> list[CaseSet]:
@@ -155,6 +158,9 @@ def measure(engine: Engine, sets: list[CaseSet], concurrency: int) -> dict[str, 
     for one in sets:
         replies, seconds = run_cases(engine, one.cases)
         accuracy, results = score(one.cases, [r.text for r in replies])
+        # what a client acts on once taskapi.guard_call has turned every guessed id into a clarify
+        guarded, _ = score(one.cases, [guarded_reply(c.request, r.text) for c, r in zip(one.cases, replies)])
+        accuracy["with_id_guard"] = {key: guarded[key] for key in GUARDED_FIGURES}
         results_by_set[one.name] = {
             "cases_file": str(one.path), "n_cases": len(one.cases),
             "latency": latency_summary([r.timing for r in replies]),

@@ -52,6 +52,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"| {label} | " + " | ".join(_fmt(sets[n]["accuracy"][key], 4) for n in names) + " |")
     lines.append("| invented task ids (count) | " + " | ".join(str(sets[n]["accuracy"]["invented_ids"]) for n in names)
                  + " |")
+    for key, label in (("all_operations_accuracy", "all operations"), ("clarify_accuracy", "clarify accuracy")):
+        lines.append(f"| {label}, with the client's id guard | " + " | ".join(
+            _fmt(sets[n]["accuracy"].get("with_id_guard", {}).get(key), 4) for n in names) + " |")
     for field in sets[judged]["accuracy"]["create_field_accuracy"]:
         lines.append(f"| create: {field} | " + " | ".join(
             _fmt(sets[n]["accuracy"]["create_field_accuracy"][field], 4) for n in names) + " |")
