@@ -78,12 +78,12 @@ class Ship:
     def run(self) -> dict[str, Any]:
         cfg = self.config
         data_cfg, train_cfg, ship_cfg = cfg.data, cfg.train, cfg.ship
-        from ftpack.data.generate import write_dataset
+        from ftpack.data.generate import generator_fingerprint, write_dataset
 
         data_dir = Path(data_cfg.out_dir)
         data_files = [data_dir / n for n in ("train.jsonl", "val.jsonl", "test.jsonl", "val_cases.jsonl", "test_cases.jsonl")]
         uses_generated = Path(train_cfg.train_file).parent.resolve() == data_dir.resolve()
-        data_key = digest(dataclasses.asdict(data_cfg), uses_generated)
+        data_key = digest(dataclasses.asdict(data_cfg), uses_generated, generator_fingerprint())
         self.stage("data", data_key, lambda: all(p.is_file() for p in data_files),
                    lambda: write_dataset(data_dir, data_cfg.seed, data_cfg.n_train, data_cfg.n_val, data_cfg.n_test)
                    if uses_generated else {"skipped": "train.train_file is a user dataset"})

@@ -39,9 +39,9 @@ from ftpack.fsutil import atomic_path, read_text, write_text_atomic
 from ftpack.machine import describe as describe_cpu
 from ftpack.rundir import (close_run, discard_failed, load_run_config, open_run, plan_run, resumable,
                            update_metrics)
-from ftpack.train_args import (ModelShape, check_trl_runs_here, evaluation_cadence, gpu_memory, loss_on_labelled_positions_only,
-                               needs_activation_checkpointing, plan_batches, sft_arguments, supported_fields,
-                               total_optimizer_steps)
+from ftpack.train_args import (ModelShape, check_trl_runs_here, evaluation_cadence, gpu_memory,
+                               loss_on_labelled_positions_only, needs_activation_checkpointing, plan_batches,
+                               sft_arguments, supported_fields, total_optimizer_steps)
 from ftpack.train_monitor import loss_rows, monitors, plot_loss, write_loss_log
 from ftpack.train_timing import PhaseClock, loop_timer
 

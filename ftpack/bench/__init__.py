@@ -12,7 +12,8 @@ prompt-eval / eval durations and counts, and tokens/s. A cold-start request foll
 Replies are scored with ftpack.score (accuracy per action and class, clarify accuracy, invented
 task ids), and again after the client's id guard (taskapi.guard_call). `--concurrency N` adds a
 throughput phase with N clients. `--compare-f16` runs the judged set on the unquantized GGUF for
-the accuracy cost of quantization. With no Ollama reachable, the run's GGUF runs in embedded llama.cpp instead, and every report says so.
+the accuracy cost of quantization. With no Ollama reachable, the run's GGUF runs in embedded
+llama.cpp instead, and every report says so.
 
 Reports: RUN_DIR/bench/report.json, report.md, latency.png, accuracy.png.
 """

@@ -169,7 +169,5 @@ NO_TITLE_REQUESTS = [
     "remind me {d}", "add a task", "new todo, {c}", "create a task for {d}", "remind me",
     "add something to my list", "new task", "put a reminder in for {d}", "make a task, {c}",
     "I need to do something {d}", "add a task for {d} please", "set a reminder", "todo: ",
-    "can you add a new task?", "Remind me about it {d}", "remind me about something {d}", "add a reminder",
-    "new task pls", "can you set a reminder for {d}?", "add a todo, {c}", "I need a reminder {d}",
-    "make a new task", "put something on my list for {d}", "create a todo", "jot something down for me",
+    "can you add a new task?", "Remind me about it {d}",
 ]

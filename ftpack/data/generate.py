@@ -11,6 +11,7 @@ Same seed -> byte-identical files: one random.Random drives everything and no se
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import random
 from pathlib import Path
@@ -262,6 +263,17 @@ def generate(seed: int, n_train: int, n_val: int, n_test: int) -> dict[str, list
         taskapi.validate_call(call, today)
         rows.append((today, request, call))
     return {"test": rows[:n_test], "val": rows[n_test:n_test + n_val], "train": rows[n_test + n_val:]}
+
+
+def generator_fingerprint() -> str:
+    """A hash of the code and words the dataset is made from, and of the set it must stay clear of:
+    `ftpack ship` regenerates its data when any of them changes (a new ftpack, an edited vocabulary)."""
+    package = Path(__file__).resolve().parent.parent
+    sources = sorted((package / "data").glob("*.py")) + [package / "taskapi.py", package / "evalsets" / "handwritten.jsonl"]
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> str:

@@ -21,7 +21,7 @@ def compose_title(rng: random.Random) -> str:
     """A title in the user's words: verb + object (+ complement), or a fixed everyday chore."""
     if rng.random() < 0.12:
         return rng.choice(vocab.FIXED_TITLES)
-    verb, categories = rng.choice(vocab.VERBS)
+    verb, categories = rng.choice(vocab.TRAP_VERBS if rng.random() < 0.12 else vocab.VERBS)
     if rng.random() < 0.12:
         number = rng.choice([rng.randint(2, 60), rng.randint(100, 9999), rng.randint(10000, 99999)])
         obj = rng.choice(vocab.NUMBERED).format(n=number)

@@ -894,3 +894,13 @@ TAGS = [
     "charity", "elderly-care", "vet", "houseplants", "lawn", "decorating", "plumbing", "laundry", "declutter",
     "ebay", "returns", "paperwork", "insurance", "gp", "dental", "new-flat",
 ]
+
+
+# Verbs that also start requests to change, finish or delete a task ("update the CV", "cancel the
+# pottery class", "move the couch"): as title verbs they are the traps that teach that an operation
+# word alone does not make an operation. The vocabulary is large, so they are drawn on purpose.
+OPERATION_WORDS = ("update", "delete", "complete", "cancel", "close", "move", "change", "clear", "remove",
+                   "finish", "fix", "check", "push", "drop", "wipe", "list", "label", "reschedule", "postpone",
+                   "strip", "switch", "mark", "tick", "sort")
+TRAP_VERBS = [entry for entry in VERBS if entry[0].split()[0] in OPERATION_WORDS]
+
