@@ -21,7 +21,7 @@ def compose_title(rng: random.Random) -> str:
     """A title in the user's words: verb + object (+ complement), or a fixed everyday chore."""
     if rng.random() < 0.12:
         return rng.choice(vocab.FIXED_TITLES)
-    verb, categories = rng.choice(vocab.TRAP_VERBS if rng.random() < 0.12 else vocab.VERBS)
+    verb, categories = rng.choice(vocab.VERBS)
     if rng.random() < 0.12:
         number = rng.choice([rng.randint(2, 60), rng.randint(100, 9999), rng.randint(10000, 99999)])
         obj = rng.choice(vocab.NUMBERED).format(n=number)
@@ -97,8 +97,7 @@ def _date_lead(rng: random.Random, phrase: str) -> str:
 
 
 # What people type for a date the grammar writes otherwise: the assistant writes the grammar's form.
-SLANG_DATES = {"tomorrow": ["tmrw", "tmr", "2moro", "tomoz", "tmw", "tomorow", "2morrow"],
-               "tonight": ["tonite", "2nite", "tnite"], "today": ["2day", "tdy"]}
+SLANG_DATES = {"tomorrow": ["tmrw", "tmr", "2moro", "tomoz"], "tonight": ["tonite", "2nite"]}
 
 
 def spoken(rng: random.Random, phrase: str) -> str:
@@ -131,24 +130,15 @@ def date_sentence(rng: random.Random, phrase: str) -> str:
 # ---------------------------------------------------------------------------------- priority
 PRIORITY_CUES = {
     "high": ["urgent", "URGENT", "asap", "ASAP", "high priority", "important", "top priority", "critical",
-             "very important", "super urgent", "high prio", "priority high", "Urgent", "Important",
-             "pressing", "time-sensitive", "time sensitive", "high-pri", "top prio", "super important",
-             "really urgent", "crucial", "highest priority", "really important"],
+             "very important", "super urgent", "high prio", "priority high", "Urgent", "Important"],
     "low": ["low priority", "not important", "no rush", "whenever", "not urgent", "low prio", "someday",
-            "no hurry", "whenever you can", "when you get a chance", "priority low", "Low priority",
-            "low-pri", "backburner", "if there's time", "no biggie", "eventually", "whenevs", "not a priority",
-            "no rush at all", "low importance", "nice to have", "not pressing", "lowest priority"],
-    "medium": ["medium priority", "normal priority", "priority medium", "medium prio", "normal prio",
-               "normal", "regular priority", "mid priority", "standard priority", "med priority", "mid prio",
-               "medium importance", "average priority"],
+            "no hurry", "whenever you can", "when you get a chance", "priority low", "Low priority"],
+    "medium": ["medium priority", "normal priority", "priority medium", "medium prio", "normal prio"],
 }
 # How people name a priority when they ask for a list ("anything urgent?", "low priority tasks")
-LIST_PRIORITY_WORDS = {"high": ["urgent", "high priority", "important", "critical", "top priority", "high prio",
-                                "pressing", "time-sensitive", "high-pri"],
-                       "low": ["low priority", "not urgent", "low prio", "unimportant", "non-urgent", "low-pri",
-                               "backburner", "non-essential"],
-                       "medium": ["medium priority", "normal priority", "medium prio", "mid priority",
-                                  "regular priority", "standard priority"]}
+LIST_PRIORITY_WORDS = {"high": ["urgent", "high priority", "important", "critical", "top priority", "high prio"],
+                       "low": ["low priority", "not urgent", "low prio", "unimportant", "non-urgent"],
+                       "medium": ["medium priority", "normal priority", "medium prio"]}
 
 
 def priority_after(rng: random.Random, level: str) -> str:
@@ -211,8 +201,7 @@ def tags_sentence(rng: random.Random, tags: list[str]) -> str:
 # ---------------------------------------------------------------------------------- task ids
 def task_ref(rng: random.Random, task_id: int, bare_ok: bool = False) -> str:
     forms = [f"task {task_id}", f"task #{task_id}", f"#{task_id}", f"task number {task_id}", f"number {task_id}",
-             f"item {task_id}", f"id {task_id}", f"task no. {task_id}", f"Task {task_id}", f"todo #{task_id}",
-             f"task id {task_id}", f"todo {task_id}", f"to-do #{task_id}", f"the task #{task_id}"]
+             f"item {task_id}", f"id {task_id}", f"task no. {task_id}", f"Task {task_id}", f"todo #{task_id}"]
     if bare_ok:
         forms += [str(task_id)] * 3
     return rng.choice(forms)
@@ -225,26 +214,15 @@ def random_task_id(rng: random.Random) -> int:
 # ------------------------------------------------------------------------------------ filler
 CONTEXT_PREFIXES = ["hey, ", "ok so ", "quick one: ", "ugh, busy week. ", "hi! ", "so ", "btw ", "morning! ",
                     "before I forget: ", "one more thing - ", "hi there, ", "right, ", "Hello! ", "hmm ",
-                    "sorry, another one: ", "Assistant, ", "yo ", "hey there, ", "ok, ", "quick favour: ",
-                    "sorry to bug you, ", "oh and ", "also, ", "alright, ", "random thought: ", "hiya, ",
-                    "just a heads up, ", "sorry, me again: ", "anyway, ", "hey assistant, ", "ok listen, ",
-                    "lol ok ", "thinking out loud: "]
+                    "sorry, another one: ", "Assistant, "]
 CONTEXT_SUFFIXES = [" thanks", " thank you!", " - it's been on my mind", ", cheers", " :)", ". thx", " 🙏",
-                    " please", ", ta", "!!", " ok?", ". Thanks in advance", ", ty", ". thx!", " 👍",
-                    ", much appreciated", ". cheers!", ", you're a star", " lol", " - thanks!", " xx",
-                    ", ta very much", ", please and thank you", ". that's all", " 😅", ". ok bye", ", thanks a lot",
-                    ". you're the best"]
+                    " please", ", ta", "!!", " ok?", ". Thanks in advance"]
 
 # Misspellings of filler words only: titles, dates and tags keep their exact text.
 TYPOS = {"remind": ["remnd", "remidn", "rmind"], "please": ["pls", "plz", "pleas"], "task": ["taks", "tsak"],
          "need": ["ned", "neeed"], "forget": ["forgt", "foget"], "could": ["cuold", "coudl"], "tasks": ["taks"],
          "delete": ["delte", "deleet"], "complete": ["compelte"], "change": ["chnage"], "show": ["shwo"],
-         "remember": ["rember", "remeber"], "have": ["hav"], "mark": ["makr"], "should": ["shoud"],
-         "add": ["addd", "aad"], "list": ["lsit", "lst"], "move": ["mvoe", "moev"], "rename": ["renmae", "rname"],
-         "make": ["mkae", "amke"], "want": ["wnat", "wan"], "reminder": ["remnder", "reminer"],
-         "anything": ["anythign", "anyting"], "what's": ["whats", "wat's"], "finished": ["finsihed", "fnished"],
-         "remove": ["remvoe", "rmeove"], "everything": ["everyting", "evrything"], "instead": ["insted", "intsead"],
-         "title": ["tittle", "titel"], "tag": ["tga"], "gotta": ["gota"], "sure": ["shure", "sur"]}
+         "remember": ["rember", "remeber"], "have": ["hav"], "mark": ["makr"], "should": ["shoud"]}
 
 
 def typo(rng: random.Random, frame: str) -> str:
