@@ -20,7 +20,7 @@ from typing import Any
 from ftpack import taskapi
 from ftpack.data import surface as sf
 from ftpack.data import vocab
-from ftpack.evalsets import held_out_requests, normalized_request
+from ftpack.evalsets import HANDWRITTEN_CASES, held_out_requests, normalized_request
 from ftpack.fsutil import write_files_atomic
 
 # Frames around a title; {d} marks frames with a slot for a date before the title.
@@ -328,8 +328,8 @@ def generate(seed: int, n_train: int, n_val: int, n_test: int) -> dict[str, list
 def generator_fingerprint() -> str:
     """A hash of the code and words the dataset is made from, and of the set it must stay clear of:
     `ftpack ship` regenerates its data when any of them changes (a new ftpack, an edited vocabulary)."""
-    package = Path(__file__).resolve().parent.parent
-    sources = sorted((package / "data").glob("*.py")) + [package / "taskapi.py", package / "evalsets" / "handwritten.jsonl"]
+    here = Path(__file__).resolve().parent
+    sources = [*sorted(here.glob("*.py")), Path(taskapi.__file__), HANDWRITTEN_CASES]
     digest = hashlib.sha256()
     for path in sources:
         digest.update(path.read_bytes())
