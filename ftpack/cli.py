@@ -107,7 +107,7 @@ def data_generate(ctx, seed, out_dir, n_train, n_val, n_test) -> None:
 @data.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--schema", type=click.Choice(["taskapi"]), default=None,
-              help="Also check that every assistant reply is a valid Task API v1 call.")
+              help="Also check that every assistant reply is a valid Task API reply.")
 def data_validate(files, schema) -> None:
     """Check dataset FILES (chat, prompt/completion or Alpaca JSONL); report every bad row."""
     from ftpack.data.validate import validate_file
@@ -389,11 +389,13 @@ def score_command(cases, replies, as_json) -> None:
 
 
 @main.command("schema")
-def schema_command() -> None:
-    """Print the Task API v1 JSON Schema."""
+@click.option("--call", "call_form", is_flag=True,
+              help="The schema of the decoded Task API call a client acts on, not of the reply.")
+def schema_command(call_form: bool) -> None:
+    """Print the JSON Schema of the assistant's reply (Ollama's `format` takes it)."""
     from ftpack import taskapi
 
-    click.echo(json.dumps(taskapi.json_schema(), indent=2))
+    click.echo(json.dumps(taskapi.json_schema() if call_form else taskapi.reply_schema(), indent=2))
 
 
 if __name__ == "__main__":

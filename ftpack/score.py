@@ -145,7 +145,7 @@ def score_reply(case: Case, reply: str) -> CaseResult:
         taskapi.validate_call(call, case.today)
         result.schema_valid = True
     except taskapi.TaskAPIError as exc:
-        result.reason = f"not Task API v1: {exc}"
+        result.reason = f"not a Task API call: {exc}"
     got = normalize_call(call, case.today) if isinstance(call, dict) else {}
     if case.expected["action"] == "create_task":
         same_action = got.get("action") == "create_task"

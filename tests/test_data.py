@@ -60,7 +60,7 @@ def test_every_row_is_valid_chat_and_task_api(dataset):
 
 def test_mix_of_operations_and_variety(dataset):
     rows = read_jsonl(dataset / "train.jsonl")
-    calls = [json.loads(r["messages"][2]["content"]) for r in rows]
+    calls = [taskapi.parse_reply(r["messages"][2]["content"]) for r in rows]
     actions = collections.Counter(c["action"] for c in calls)
     assert set(actions) == set(taskapi.ACTIONS)
     assert 0.5 <= actions["create_task"] / len(rows) <= 0.7
@@ -77,7 +77,7 @@ def test_mix_of_operations_and_variety(dataset):
 
 
 def test_attributes_appear_before_inside_and_after_the_title(dataset):
-    rows = [(r["messages"][1]["content"], json.loads(r["messages"][2]["content"])) for r in read_jsonl(dataset / "train.jsonl")]
+    rows = [(r["messages"][1]["content"], taskapi.parse_reply(r["messages"][2]["content"])) for r in read_jsonl(dataset / "train.jsonl")]
     creates = [(q, c) for q, c in rows if c["action"] == "create_task"]
     where = collections.Counter()
     for request, call in creates:
@@ -91,7 +91,7 @@ def test_attributes_appear_before_inside_and_after_the_title(dataset):
 
 
 def test_titles_are_composed_not_recalled(dataset):
-    titles = {json.loads(r["messages"][2]["content"]).get("title") for r in read_jsonl(dataset / "train.jsonl")} - {None}
+    titles = {taskapi.parse_reply(r["messages"][2]["content"]).get("title") for r in read_jsonl(dataset / "train.jsonl")} - {None}
     words = {w for t in titles for w in t.casefold().split()}
     assert len(titles) > 200 and len(words) > 300  # 500 rows
     # numbers and ids inside titles stay in the title, never become a date or a task id
@@ -101,7 +101,7 @@ def test_titles_are_composed_not_recalled(dataset):
 def test_no_invented_ids_and_clarify_when_none_is_given(dataset):
     from ftpack.taskapi import invents_id
 
-    rows = [(r["messages"][1]["content"], json.loads(r["messages"][2]["content"])) for r in read_jsonl(dataset / "train.jsonl")]
+    rows = [(r["messages"][1]["content"], taskapi.parse_reply(r["messages"][2]["content"])) for r in read_jsonl(dataset / "train.jsonl")]
     assert not [q for q, c in rows if invents_id(q, c)]  # the data never teaches acting on an unnamed task
     clarify = [q for q, c in rows if c["action"] == "clarify"]
     assert len(clarify) > 0.08 * len(rows)
@@ -110,7 +110,7 @@ def test_no_invented_ids_and_clarify_when_none_is_given(dataset):
 
 def test_titles_keep_the_users_wording(dataset):
     for row in read_jsonl(dataset / "train.jsonl"):
-        call = json.loads(row["messages"][2]["content"])
+        call = taskapi.parse_reply(row["messages"][2]["content"])
         if call["action"] == "create_task":
             assert call["title"].casefold() in row["messages"][1]["content"].casefold()
             assert call["title"][0].isupper()
@@ -118,7 +118,7 @@ def test_titles_keep_the_users_wording(dataset):
 
 def test_date_phrases_are_copied_from_the_request(dataset):
     for row in read_jsonl(dataset / "train.jsonl"):
-        call = json.loads(row["messages"][2]["content"])
+        call = taskapi.parse_reply(row["messages"][2]["content"])
         due = call.get("due_date") or call.get("changes", {}).get("due_date")
         if due:  # as written, up to case ("Tomorrow I must ..." -> "tomorrow"), or its slang ("tmrw")
             typed = [due, *SLANG_DATES.get(due.casefold(), [])]
@@ -186,7 +186,7 @@ def test_validate_with_schema_checks_assistant_replies(tmp_path):
     run = ftpack("data", "validate", str(path), "--schema", "taskapi")
     assert run.returncode == 1
     assert f"{path}:2: message 1 (assistant): reply is not valid JSON" in run.stderr
-    assert f"{path}:3: message 1 (assistant): not a Task API v1 call" in run.stderr
+    assert f"{path}:3: message 1 (assistant): not a Task API reply" in run.stderr
 
 
 def test_convert_prompt_completion_and_alpaca(tmp_path):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from ftpack import taskapi
 from ftpack.errors import FtpackError
 from ftpack.modelfile import TEMPLATES_DIR, detect_family, families, num_ctx_for, write_modelfile
 
@@ -45,7 +46,7 @@ def test_modelfile_for_the_tiny_run(tiny_export, tmp_path):
     assert f'TEMPLATE """{(TEMPLATES_DIR / "chatml.tmpl").read_text()}"""' in text
     assert 'PARAMETER stop "<|im_end|>"' in text
     assert "PARAMETER temperature 0" in text and "PARAMETER num_ctx 512" in text
-    assert 'SYSTEM """Task API v1.1 assistant."""' in text  # constant: it never goes stale
+    assert f'SYSTEM """{taskapi.SYSTEM_PROMPT}"""' in text  # constant: it never goes stale
     assert spec.family == "chatml"
     adapter_path, adapter_spec = write_modelfile(run_dir, tmp_path / "Modelfile.adapter", adapter=True)
     assert f"ADAPTER {Path(result['adapter_gguf']['path']).resolve()}" in adapter_path.read_text()

@@ -41,8 +41,9 @@ def test_null_due_date_is_no_date():
 
 def test_system_prompt_is_one_constant_without_a_date():
     # the model copies date phrases and the client resolves them; a dateless prompt is a cacheable prefix
-    assert taskapi.SYSTEM_PROMPT == "Task API v1.1 assistant." and not any(ch.isdigit() for ch in "".join(
-        taskapi.SYSTEM_PROMPT.split("v1.1")))
+    assert taskapi.SYSTEM_PROMPT == "Task API 2 assistant."
+    assert taskapi.SYSTEM_PROMPT.replace(taskapi.CONTRACT_VERSION.split(".")[0], "").isalpha() is False
+    assert not any(ch.isdigit() for ch in taskapi.SYSTEM_PROMPT.replace(" 2 ", " "))
 
 
 def test_resolved_call_fills_defaults_and_resolves_dates():
@@ -82,8 +83,8 @@ def test_invalid_calls_say_why(call, message):
 
 
 @pytest.mark.parametrize("text", [
-    '{"action":"list_tasks"}', '  {"action":"list_tasks"}\n', '```json\n{"action":"list_tasks"}\n```',
-    '```\n{"action":"list_tasks"}\n```',
+    '{"list":true}', '  {"list":true}\n', '```json\n{"list":true}\n```', '```\n{"list":true}\n```',
+    '{"action":"list_tasks"}',  # a Task API 1.x reply: the call written out
 ])
 def test_parse_reply_tolerates_whitespace_and_fences(text):
     assert taskapi.parse_reply(text) == {"action": "list_tasks"}
@@ -96,12 +97,58 @@ def test_parse_reply_rejects_non_json():
 
 def test_canonical_reply_leaves_defaults_out():
     call = {"action": "create_task", "title": "Buy milk", "due_date": None, "priority": "medium", "tags": []}
-    assert taskapi.dumps(call) == '{"action":"create_task","title":"Buy milk"}'
-    assert taskapi.fill_defaults(json.loads(taskapi.dumps(call))) == call
+    assert taskapi.dumps(call) == '{"create":"Buy milk"}'
+    assert taskapi.fill_defaults(taskapi.parse_reply(taskapi.dumps(call))) == call
+
+
+@pytest.mark.parametrize("call, reply", [
+    ({"action": "create_task", "title": "Call the plumber", "due_date": "tomorrow", "priority": "high", "tags": ["home"]},
+     '{"create":"Call the plumber","due":"tomorrow","priority":"high","tags":["home"]}'),
+    ({"action": "update_task", "task_id": 3, "changes": {"title": "Delete old photos", "due_date": None}},
+     '{"update":3,"title":"Delete old photos","due":null}'),
+    ({"action": "complete_task", "task_id": 1}, '{"complete":1}'),
+    ({"action": "delete_task", "task_id": 9}, '{"delete":9}'),
+    ({"action": "list_tasks", "status": "done", "due_date": "friday"}, '{"list":true,"status":"done","due":"friday"}'),
+    ({"action": "clarify", "question": "Which task id should I delete?"}, '{"clarify":"Which task id should I delete?"}'),
+])
+def test_reply_form_names_the_action_first_and_decodes_to_the_call(call, reply):
+    import jsonschema
+
+    assert taskapi.dumps(call) == reply
+    jsonschema.validate(json.loads(reply), taskapi.reply_schema())
+    assert taskapi.parse_reply(reply) == call
+
+
+def test_every_hand_written_call_round_trips_through_the_reply_form():
+    import jsonschema
+
+    from ftpack.evalsets import HANDWRITTEN_CASES
+
+    validator = jsonschema.Draft202012Validator(taskapi.reply_schema())
+    for line in HANDWRITTEN_CASES.read_text("utf-8").splitlines():
+        call = json.loads(json.loads(line)["reply"])
+        validator.validate(json.loads(taskapi.dumps(call)))
+        assert taskapi.strip_defaults(taskapi.parse_reply(taskapi.dumps(call))) == taskapi.strip_defaults(call)
+
+
+@pytest.mark.parametrize("reply, message", [
+    ('{"frob":1}', "exactly one action key .* got none among keys frob"),
+    ('{"create":"a","delete":3}', "exactly one action key .* got create, delete"),
+    ('{"create":5}', "title"),
+    ('{"update":3}', "changes"),
+    ('{"list":false}', "'list' was unexpected"),
+    ('{"delete":"x"}', "task_id"),
+    ('{"complete":2,"due":"friday"}', "due_date"),
+])
+def test_malformed_replies_say_why(reply, message):
+    with pytest.raises(taskapi.TaskAPIError, match=message):
+        taskapi.validate_call(taskapi.parse_reply(reply), SAT)
 
 
 def test_published_schema_is_valid_json_schema():
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(taskapi.json_schema())
+    jsonschema.Draft202012Validator.check_schema(taskapi.reply_schema())
+    assert [next(iter(b["required"])) for b in taskapi.reply_schema()["oneOf"]] == list(taskapi.REPLY_VERBS.values())
     assert [b["properties"]["action"]["const"] for b in taskapi.json_schema()["oneOf"]] == list(taskapi.ACTIONS)

@@ -73,7 +73,7 @@ def ollama_engine(model: str, host: str | None, structured: bool, options: dict[
     if model not in names:
         raise FtpackError(f"model {model} is not in the Ollama at {base_url(host)}: register it with "
                           "`ftpack register RUN_DIR --name NAME` or pass --model")
-    fmt = taskapi.json_schema() if structured else None
+    fmt = taskapi.reply_schema() if structured else None
 
     def ask(case: Case) -> Reply:
         started = time.perf_counter()
@@ -118,7 +118,7 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | 
     stop = read_metrics(run_dir)["train"]["stop_tokens"]
     n_ctx = max(512, load_run_config(run_dir).max_length + 128)
     strip = bos_to_strip(tokenizer, gguf)  # once, not per request: it maps the whole GGUF
-    grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(taskapi.json_schema()), verbose=False) if structured else None
+    grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(taskapi.reply_schema()), verbose=False) if structured else None
     state: dict[str, Any] = {"llm": None}
 
     def model() -> Any:

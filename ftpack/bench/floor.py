@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ftpack import taskapi
 from ftpack.machine import cpu_info
 
 # Token text for the measurement: a Task API exchange, so the same kernels run as in serving.
 SAMPLE_PROMPT = "remind me to pay invoice #5820 by friday, it's urgent. Tags: finance, admin. " * 8
-SAMPLE_REPLY = '{"action":"create_task","title":"Pay invoice #5820","due_date":"friday","priority":"high",' \
-               '"tags":["finance","admin"]}' * 3
+SAMPLE_REPLY = taskapi.dumps({"action": "create_task", "title": "Pay invoice #5820", "due_date": "friday",
+                              "priority": "high", "tags": ["finance", "admin"]}) * 4
 
 
 def _median_seconds(work, repeats: int) -> float:

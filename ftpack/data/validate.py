@@ -110,7 +110,7 @@ def check_taskapi(messages: list[dict[str, str]]) -> None:
         except json.JSONDecodeError:
             raise RowError(f"message {i} (assistant): reply is not valid JSON") from None
         except taskapi.TaskAPIError as exc:
-            raise RowError(f"message {i} (assistant): not a Task API v1 call: {exc}") from None
+            raise RowError(f"message {i} (assistant): not a Task API reply: {exc}") from None
 
 
 def iter_rows(path: Path) -> Iterator[tuple[int, Any]]:
