@@ -49,3 +49,18 @@ def test_score_command(tmp_path):
     run = subprocess.run([sys.executable, "-m", "ftpack", "score", str(cases), str(replies)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "task_creation_accuracy: 1.0" in run.stdout
+
+
+def test_schema_prints_the_reply_schema_and_the_call_schema_on_request():
+    import json
+
+    from click.testing import CliRunner
+
+    from ftpack import taskapi
+    from ftpack.cli import main
+
+    reply = CliRunner().invoke(main, ["schema"])
+    call = CliRunner().invoke(main, ["schema", "--call"])
+    assert reply.exit_code == call.exit_code == 0
+    assert json.loads(reply.stdout) == taskapi.reply_schema()  # what Ollama's `format` takes
+    assert json.loads(call.stdout) == taskapi.json_schema()

@@ -1,0 +1,75 @@
+"""Before/after: the latency, token and accuracy figures of several `ftpack bench` reports side by side.
+
+    python bench/compare_reports.py NAME LABEL=RUN/bench/report.json LABEL=... [--set hand-written]
+
+Each report keeps the machine it ran on (its floor section), and that machine is a row of the
+table: milliseconds compare only on one machine, tokens compare anywhere. Writes
+bench/reports/NAME.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from _report import REPORTS
+
+
+def figures(report: dict[str, Any], set_name: str) -> dict[str, Any]:
+    one = report["sets"][set_name]
+    latency, accuracy = one["latency"], one["accuracy"]
+    floor = report.get("floor") or {}
+    served_floor = floor.get("served_over_floor") or {}
+    machine = floor.get("machine") or {}
+    return {
+        "engine": report["engine"],
+        "machine": f"{machine.get('model', '?')}, {machine.get('physical_cores', '?')} cores",
+        "wall ms p50 / p95": f"{latency['wall_ms']['p50']} / {latency['wall_ms']['p95']}",
+        "time to first token ms p50": latency["ttft_ms"]["p50"],
+        "prompt tokens evaluated p50 / p95": f"{latency['prompt_tokens']['p50']} / {latency['prompt_tokens']['p95']}",
+        "reply tokens p50 / p95": f"{latency['eval_tokens']['p50']} / {latency['eval_tokens']['p95']}",
+        "decode tokens/s p50": latency["tokens_per_second"]["p50"],
+        "llama.cpp floor ms p50 / p95": (f"{floor['floor_ms']['p50']} / {floor['floor_ms']['p95']}"
+                                         if floor.get("floor_ms") else None),
+        "served / floor p50 / p95": (f"{served_floor.get('p50')} / {served_floor.get('p95')}"
+                                     if served_floor else None),
+        "llama.cpp prompt / decode tokens/s": (f"{floor.get('prompt_tokens_per_second')} / "
+                                               f"{floor.get('decode_tokens_per_second')}" if floor else None),
+        "verdict": floor.get("verdict"),
+        "task creation": accuracy["task_creation_accuracy"],
+        "all operations": accuracy["all_operations_accuracy"],
+        "clarify": accuracy["clarify_accuracy"],
+        "invented task ids": accuracy["invented_ids"],
+        "JSON valid": accuracy["json_valid_rate"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name")
+    parser.add_argument("reports", nargs="+", metavar="LABEL=REPORT.json")
+    parser.add_argument("--set", dest="set_name", default="hand-written")
+    args = parser.parse_args()
+    columns = {}
+    for item in args.reports:
+        label, sep, path = item.partition("=")
+        if not sep:
+            parser.error(f"{item!r}: give LABEL=PATH, e.g. before=bench/reports/default-model/report.json")
+        report = json.loads(Path(path).read_text("utf-8"))
+        if args.set_name not in report.get("sets", {}):
+            parser.error(f"{path} has no {args.set_name!r} set: it has {', '.join(report.get('sets', {})) or 'none'}")
+        columns[label] = {"report": path, **figures(report, args.set_name)}
+    rows = list(next(iter(columns.values())))
+    lines = [f"# Before / after on the {args.set_name} set", "", "| figure | " + " | ".join(columns) + " |",
+             "| --- |" + " --- |" * len(columns)]
+    lines += [f"| {row} | " + " | ".join(str(c.get(row)) for c in columns.values()) + " |" for row in rows]
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    (REPORTS / f"{args.name}.json").write_text(json.dumps(columns, indent=2) + "\n")
+    (REPORTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
