@@ -71,7 +71,7 @@ def main() -> None:
         "cases": len(cases), "source": str(HANDWRITTEN_CASES.name),
         "system prompt tokens (cached prefix)": prefix,
         "prompt tokens, 1.0 dated prompt p50/p95": [percentile(dated, 50), percentile(dated, 95)],
-        "prompt tokens, constant prompt (1.1 and 2.0) p50/p95": [percentile(whole, 50), percentile(whole, 95)],
+        "prompt tokens, 2.0 constant prompt p50/p95": [percentile(whole, 50), percentile(whole, 95)],
         "uncached prompt tokens with the prefix cached p50/p95": [percentile(uncached, 50), percentile(uncached, 95)],
         **{f"reply tokens, {name} p50/p95/max/mean": [percentile(v, 50), percentile(v, 95), max(v),
                                                         round(statistics.mean(v), 1)]
