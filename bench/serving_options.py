@@ -71,6 +71,8 @@ def main() -> None:
 
     run_dir = Path(args.run_dir)
     metrics = read_metrics(run_dir)
+    if "gguf" not in metrics.get("export", {}):
+        parser.error(f"{run_dir} has no exported GGUF: run `ftpack export {run_dir}` (or `ftpack ship`) first")
     gguf = Path(metrics["export"]["gguf"]["path"])
     model = args.model or metrics.get("register", {}).get("model")
     cases = load_cases(HANDWRITTEN_CASES)[: args.cases]
