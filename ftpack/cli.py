@@ -289,7 +289,7 @@ def register_command(run_dir, name, tag, template_file, adapter, host) -> None:
 @click.option("--model", default=None, help="Ollama model (default: the one `ftpack register` created).")
 @click.option("--cases", "cases_file", type=click.Path(dir_okay=False), default=None,
               help="Case file {id,today,request,expected[,class]} to judge instead of the default sets "
-                   "(ftpack's hand-written set, judged, and the dataset's generated test_cases.jsonl).")
+                   "(ftpack's two hand-written sets, the first judged, and the dataset's generated test_cases.jsonl).")
 @click.option("--engine", "engine_name", type=click.Choice(["auto", "ollama", "llama.cpp"]), default="auto",
               show_default=True, help="auto: Ollama if reachable, else embedded llama.cpp.")
 @click.option("--structured", is_flag=True, help="Constrain decoding with the Task API JSON Schema.")

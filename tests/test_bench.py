@@ -60,10 +60,11 @@ def test_bench_embedded_llamacpp(tiny_export, tmp_path):
     text = (tmp_path / "bench" / "report.md").read_text()
     assert "asked for with --engine" in text
     assert "delta_task_creation_accuracy" in report["quantization"]
-    # both sets side by side; the spec judges the hand-written one
-    assert list(report["sets"]) == ["hand-written", "generated"] and report["spec"]["judged_set"] == "hand-written"
+    # all sets side by side; the spec judges the first hand-written one
+    assert list(report["sets"]) == ["hand-written", "held-out", "generated"]
+    assert report["spec"]["judged_set"] == "hand-written"
     assert report["cases_file"].endswith("evalsets/handwritten.jsonl")
-    assert "| metric | hand-written | generated |" in text and "## Failures, generated set" in text
+    assert "| metric | hand-written | held-out | generated |" in text and "## Failures, generated set" in text
     assert report["training"]["train_rows"] == 48
 
 

@@ -1,10 +1,10 @@
 """Stage 6: benchmark a model through Ollama (or embedded llama.cpp) and judge it against the spec.
 
-By default two case sets are run: the hand-written requests shipped with ftpack
-(ftpack/evalsets/handwritten.jsonl: written by people who never saw the generator, one "class"
-per kind of input) and the generated test split beside the training data. The spec gate judges the
-hand-written set: a model that only learned the generator's templates must not pass. `--cases
-FILE` runs one set of the user's own instead.
+By default three case sets are run: the two hand-written sets shipped with ftpack
+(ftpack/evalsets: written by people who never saw the generator, one "class" per kind of input;
+the second, "held-out", was never used to tune anything) and the generated test split beside the
+training data. The spec gate judges the first hand-written set: a model that only learned the
+generator's templates must not pass. `--cases FILE` runs one set of the user's own instead.
 
 Each request goes to /api/chat at temperature 0 with the training system prompt, streamed, after
 one warm-up request. Recorded per request: wall time, time to first token, the engine's load /
@@ -32,7 +32,7 @@ from ftpack.bench.floor import floor_report
 from ftpack.bench.figures import DEFAULT_SPEC, judge, latency_summary, load_spec, percentiles  # noqa: F401
 from ftpack.bench.report import write_reports
 from ftpack.errors import FtpackError
-from ftpack.evalsets import HANDWRITTEN_CASES
+from ftpack.evalsets import SHIPPED_SETS
 from ftpack.fsutil import check_writable
 from ftpack.ollama_host import base_url, server_version
 from ftpack.rundir import finished_run, load_run_config, update_metrics
@@ -51,11 +51,11 @@ GUARDED_FIGURES = ("all_operations_accuracy", "clarify_accuracy", "invented_ids"
 
 
 def case_sets(run_dir: Path, cases_file: str | None, limit: int | None) -> list[CaseSet]:
-    """The sets to run, the judged one first: the user's file, or hand-written + generated."""
+    """The sets to run, the judged one first: the user's file, or the shipped sets + generated."""
     if cases_file:
         paths = [(Path(cases_file).stem, Path(cases_file))]
     else:
-        paths = [("hand-written", HANDWRITTEN_CASES)]
+        paths = list(SHIPPED_SETS.items())
         generated = default_cases(run_dir)
         if generated.is_file():
             paths.append(("generated", generated))

@@ -18,19 +18,51 @@ from ftpack.data import vocab
 
 # ------------------------------------------------------------------------------------- titles
 def compose_title(rng: random.Random) -> str:
-    """A title in the user's words: verb + object (+ complement), or a fixed everyday chore."""
-    if rng.random() < 0.12:
-        return rng.choice(vocab.FIXED_TITLES)
+    """A title in the user's words: verb + object(s) (+ complements), or a fixed everyday chore."""
+    return " ".join(part for part in compose_title_parts(rng) if part)
+
+
+def compose_title_parts(rng: random.Random) -> tuple[str, str]:
+    """The title as (head, complements): "email the landlord", "about the boiler" ("" if none).
+
+    Complements are composed too (a preposition and any person, place or object), and a title may
+    join two objects or two verbs with "and": the model must learn to copy the user's whole span,
+    not to stop where the complements it has seen end. The split lets a date stand between the
+    two ("email the landlord tomorrow about the boiler").
+    """
+    if rng.random() < 0.1:
+        return rng.choice(vocab.FIXED_TITLES), ""
     verb, categories = rng.choice(vocab.VERBS)
+    category = rng.choice(categories.split())
+    obj = _object(rng, category)
+    head = f"{verb} {obj}"
+    shape = rng.random()
+    if shape < 0.08:  # "descale the kettle and the toaster"
+        other = _object(rng, category)
+        head = head if other == obj else f"{verb} {obj} and {other}"
+    elif shape < 0.14:  # "clean and oil the bike chain", "sand the door and repaint it"
+        partner = rng.choice([v for v, c in vocab.VERBS if category in c.split() and v != verb] or [verb])
+        if partner != verb:
+            forms = [f"{verb} and {partner} {obj}"] + ([f"{verb} {obj} and {partner} it"] if category != "person" else [])
+            head = rng.choice(forms)
+    count = rng.choices([0, 1, 2], [52, 36, 12])[0]
+    return head, " ".join(_complement(rng) for _ in range(count))
+
+
+def _object(rng: random.Random, category: str) -> str:
     if rng.random() < 0.12:
         number = rng.choice([rng.randint(2, 60), rng.randint(100, 9999), rng.randint(10000, 99999)])
-        obj = rng.choice(vocab.NUMBERED).format(n=number)
-    else:
-        obj = rng.choice(vocab.OBJECTS[rng.choice(categories.split())])
-    title = f"{verb} {obj}"
-    if rng.random() < 0.3:
-        title += " " + rng.choice(vocab.COMPLEMENTS)
-    return title
+        return rng.choice(vocab.NUMBERED).format(n=number)
+    return rng.choice(vocab.OBJECTS[category])
+
+
+def _complement(rng: random.Random) -> str:
+    if rng.random() < 0.35:
+        return rng.choice(vocab.COMPLEMENTS).format(n=rng.randint(2, 90))
+    preposition, kinds = rng.choice(vocab.PREPOSITIONS)
+    kind = rng.choice(kinds.split())
+    pool = {"person": vocab.PEOPLE, "place": vocab.PLACES}.get(kind) or vocab.OBJECTS[kind]
+    return f"{preposition} {rng.choice(pool)}"
 
 
 def as_title(text: str) -> str:
@@ -130,9 +162,11 @@ def date_sentence(rng: random.Random, phrase: str) -> str:
 # ---------------------------------------------------------------------------------- priority
 PRIORITY_CUES = {
     "high": ["urgent", "URGENT", "asap", "ASAP", "high priority", "important", "top priority", "critical",
-             "very important", "super urgent", "high prio", "priority high", "Urgent", "Important"],
+             "very important", "super urgent", "high prio", "priority high", "Urgent", "Important", "!!!",
+             "!!", "asap pls", "top prio"],
     "low": ["low priority", "not important", "no rush", "whenever", "not urgent", "low prio", "someday",
-            "no hurry", "whenever you can", "when you get a chance", "priority low", "Low priority"],
+            "no hurry", "whenever you can", "when you get a chance", "priority low", "Low priority", "whenevs",
+            "nbd", "low pri", "eventually"],
     "medium": ["medium priority", "normal priority", "priority medium", "medium prio", "normal prio"],
 }
 # How people name a priority when they ask for a list ("anything urgent?", "low priority tasks")
@@ -216,7 +250,7 @@ CONTEXT_PREFIXES = ["hey, ", "ok so ", "quick one: ", "ugh, busy week. ", "hi! "
                     "before I forget: ", "one more thing - ", "hi there, ", "right, ", "Hello! ", "hmm ",
                     "sorry, another one: ", "Assistant, "]
 CONTEXT_SUFFIXES = [" thanks", " thank you!", " - it's been on my mind", ", cheers", " :)", ". thx", " 🙏",
-                    " please", ", ta", "!!", " ok?", ". Thanks in advance"]
+                    " please", ", ta", " ok?", ". Thanks in advance"]
 
 # Misspellings of filler words only: titles, dates and tags keep their exact text.
 TYPOS = {"remind": ["remnd", "remidn", "rmind"], "please": ["pls", "plz", "pleas"], "task": ["taks", "tsak"],

@@ -48,6 +48,9 @@ VERBS = [
     ("take", "pet vehicle"), ("deploy", "bug"), ("debug", "bug"), ("close", "bug"), ("merge", "bug"),
     ("back up", "thing"), ("delete", "data"), ("clear out", "data room"), ("complete", "doc"), ("list", "thing"),
     ("back up", "data"), ("upload", "data"), ("export", "data"), ("defrag", "thing"), ("cancel", "sub"),
+    ("read", "media"), ("watch", "media"), ("listen to", "media"), ("return", "media"), ("finish", "media"),
+    ("top up", "card"), ("cancel", "card"), ("check the balance on", "card"), ("move", "thing"),
+    ("forward", "doc bill"), ("recycle", "thing"), ("label", "thing"), ("measure", "room fixture"),
 ]
 
 OBJECTS = {
@@ -107,11 +110,28 @@ OBJECTS = {
     "pet": ["the dog", "the cat", "the rabbits", "Biscuit", "the fish", "the hamster"],
     "bug": ["bug 3317", "the login bug", "issue #88", "the checkout bug", "ticket 4410", "the flaky test",
             "PR 1207", "the memory leak"],
+    # Names in quotes: the title keeps them, quotes and all.
+    "media": ["'The Hobbit'", '"Atomic Habits"', "the 'Planet Earth' episodes", "season 2 of 'Slow Horses'",
+              "the \"Intro to Rust\" course", "'Dune: Part Two'", "the audiobook of 'Circe'", "chapter 7 of 'SICP'",
+              "the 'Serial' podcast", "the DVD of \"Paddington 2\"", "the Duolingo lesson"],
+    "card": ["the Oyster card", "the gift card", "the prepaid SIM", "the travel card", "the lunch card",
+             "the parking meter app", "the kids' school account"],
     "data": ["old photos from my phone", "the old backups", "the spam folder", "duplicate files", "my browser history",
              "the downloads folder", "the 2019 invoices", "old emails"],
 }
 
+# What a complement starts with, and the kinds of words that follow it (OBJECTS' categories too).
+PREPOSITIONS = [
+    ("to", "person place"), ("for", "person event doc"), ("with", "person thing"), ("at", "place"),
+    ("in", "place room"), ("from", "person place"), ("about", "doc bill event"), ("before", "event"),
+    ("after", "event"), ("on", "vehicle thing"), ("into", "room place"), ("near", "place"),
+    ("for", "pet plant"), ("behind", "fixture"), ("under", "fixture"), ("next to", "fixture thing"),
+]
+
 COMPLEMENTS = [
+    "by genre", "by size", "by hand", "online", "properly", "again", "first thing", "in bulk", "for £{n}",
+    "for ${n}", "with €{n}", "under {n} quid", "x{n}", "({n} of them)", "in {n}mm", "at {n}°C",
+    "for the next {n} weeks", "for {n} minutes", "every {n} km", "to {n}%", "in pencil", "before it rains",
     "in the boiler room", "in the attic", "for the Q3 review", "with Priya", "at the community centre",
     "before the inspection", "from the attic", "on the bike", "for the bake sale", "about the heating",
     "about the card", "for Leo's party", "at the weekend market", "in Room 12B", "for the kids", "for work",
@@ -132,6 +152,10 @@ FIXED_TITLES = [
     "move the couch", "pay the 2 parking tickets", "get 4 tyres fitted", "buy tickets for the 7:30 show",
     "watch lecture 12", "read pages 40-65", "post the 3 parcels", "send the 2025 budget to finance",
 ]
+
+# Titles without a verb, as people jot them down ("dentist tmrw"); they go in frames without one.
+NOUN_TITLES = ["dentist", "haircut", "mum's birthday", "gym", "physio", "bin day", "school run", "payroll",
+               "parents' evening", "car tax", "flu jab", "team lunch", "book club", "rent", "vet", "MOT"]
 
 # Numbered things inside titles: "{n}" becomes a random number, so the model learns that an
 # invoice, ticket or room number belongs to the title and is neither a task id nor a date.
