@@ -34,8 +34,6 @@ CREATE_FRAMES = [
     "we need to {t}", "I want to {t}", "can you remind me to {t}", "Add a task to {t}.", "- {t}",
     "remind me {d} to {t}", "{d} I need to {t}", "{d} remind me to {t}", "I have to {t}",
 ]
-NOUN_FRAMES = ["{t}", "{t}", "{t}", "todo: {t}", "Task: {t}", "reminder: {t}", "add: {t}", "new task: {t}", "- {t}",
-               "put {t} on my list", "add \"{t}\" to my tasks", "{t} reminder", "remind me about {t}"]
 LIST_WORDS = {"open": ["still open", "open", "unfinished", "not done yet", "pending", "outstanding", "left to do",
                        "incomplete"],
               "done": ["done", "finished", "completed", "ticked off", "closed"]}
@@ -73,24 +71,18 @@ def _pick_positions(rng: random.Random, frame: str, date: str | None, priority: 
 
 
 def make_create(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
-    head, tail = sf.compose_title_parts(rng)
-    frame = rng.choice(CREATE_FRAMES)
-    if rng.random() < 0.05:
-        head, tail, frame = rng.choice(vocab.NOUN_TITLES), "", rng.choice(NOUN_FRAMES)
+    title = sf.compose_title(rng)
     if rng.random() < 0.1:
-        head = sf.as_title(head)
-    title = f"{head} {tail}" if tail else head
+        title = sf.as_title(title)
     date = sf.date_phrase(rng, today) if rng.random() < 0.62 else None
     # Priority cues are what small models get wrong most (measured): give every level enough rows.
     priority = rng.choices([None, "high", "low", "medium"], [32, 30, 26, 12])[0]
     tags = rng.sample(vocab.TAGS, rng.choices([0, 1, 2, 3], [58, 26, 12, 4])[0])
+    frame = rng.choice(CREATE_FRAMES)
     if rng.random() < 0.12:
         frame = sf.typo(rng, frame)
-    # The date in the middle of the title: "email the landlord tomorrow morning about the boiler".
-    mid_date = date is not None and bool(tail) and "{d}" not in frame and rng.random() < 0.3
-    typed_title = f"{head} {sf.date_inside(rng, date)} {tail}" if mid_date else title
-    before, inside, after, sentences = _pick_positions(rng, frame, None if mid_date else date, priority, tags)
-    main = "".join(before) + frame.format(t=typed_title, d=inside).strip() + "".join(after)
+    before, inside, after, sentences = _pick_positions(rng, frame, date, priority, tags)
+    main = "".join(before) + frame.format(t=title, d=inside).strip() + "".join(after)
     if before and main[:1].isalpha() and rng.random() < 0.5:
         main = main[0].lower() + main[1:]
     if sentences:

@@ -18,35 +18,27 @@ from ftpack.data import vocab
 
 # ------------------------------------------------------------------------------------- titles
 def compose_title(rng: random.Random) -> str:
-    """A title in the user's words: verb + object(s) (+ complements), or a fixed everyday chore."""
-    return " ".join(part for part in compose_title_parts(rng) if part)
-
-
-def compose_title_parts(rng: random.Random) -> tuple[str, str]:
-    """The title as (head, complements): "email the landlord", "about the boiler" ("" if none).
+    """A title in the user's words: verb + object(s) (+ complements), or a fixed everyday chore.
 
     Complements are composed too (a preposition and any person, place or object), and a title may
     join two objects or two verbs with "and": the model must learn to copy the user's whole span,
-    not to stop where the complements it has seen end. The split lets a date stand between the
-    two ("email the landlord tomorrow about the boiler").
+    not to stop where the complements it has seen end.
     """
     if rng.random() < 0.1:
-        return rng.choice(vocab.FIXED_TITLES), ""
+        return rng.choice(vocab.FIXED_TITLES)
     verb, categories = rng.choice(vocab.VERBS)
     category = rng.choice(categories.split())
     obj = _object(rng, category)
-    head = f"{verb} {obj}"
     shape = rng.random()
     if shape < 0.08:  # "descale the kettle and the toaster"
         other = _object(rng, category)
-        head = head if other == obj else f"{verb} {obj} and {other}"
+        obj = obj if other == obj else f"{obj} and {other}"
     elif shape < 0.14:  # "clean and oil the bike chain", "sand the door and repaint it"
         partner = rng.choice([v for v, c in vocab.VERBS if category in c.split() and v != verb] or [verb])
         if partner != verb:
-            forms = [f"{verb} and {partner} {obj}"] + ([f"{verb} {obj} and {partner} it"] if category != "person" else [])
-            head = rng.choice(forms)
-    count = rng.choices([0, 1, 2], [52, 36, 12])[0]
-    return head, " ".join(_complement(rng) for _ in range(count))
+            joined = rng.choice([f"{verb} and {partner} {obj}", f"{verb} {obj} and {partner} it"])
+            return _with_complements(rng, joined)
+    return _with_complements(rng, f"{verb} {obj}")
 
 
 def _object(rng: random.Random, category: str) -> str:
@@ -63,6 +55,11 @@ def _complement(rng: random.Random) -> str:
     kind = rng.choice(kinds.split())
     pool = {"person": vocab.PEOPLE, "place": vocab.PLACES}.get(kind) or vocab.OBJECTS[kind]
     return f"{preposition} {rng.choice(pool)}"
+
+
+def _with_complements(rng: random.Random, title: str) -> str:
+    count = rng.choices([0, 1, 2], [52, 36, 12])[0]
+    return " ".join([title, *(_complement(rng) for _ in range(count))])
 
 
 def as_title(text: str) -> str:
