@@ -2,6 +2,9 @@
 
     python bench/compare_reports.py NAME LABEL=RUN/bench/report.json LABEL=... [--set hand-written]
 
+A column may name its own set as LABEL=REPORT.json::SET (a report of `ftpack bench --cases
+heldout.jsonl` calls its one set "heldout").
+
 Each report keeps the machine it ran on (its floor section), and that machine is a row of the
 table: milliseconds compare only on one machine, tokens compare anywhere. Writes
 bench/reports/NAME.{json,md}.
@@ -57,10 +60,12 @@ def main() -> None:
         label, sep, path = item.partition("=")
         if not sep:
             parser.error(f"{item!r}: give LABEL=PATH, e.g. before=bench/reports/default-model/report.json")
+        path, _, set_name = path.partition("::")
+        set_name = set_name or args.set_name
         report = json.loads(Path(path).read_text("utf-8"))
-        if args.set_name not in report.get("sets", {}):
-            parser.error(f"{path} has no {args.set_name!r} set: it has {', '.join(report.get('sets', {})) or 'none'}")
-        columns[label] = {"report": path, **figures(report, args.set_name)}
+        if set_name not in report.get("sets", {}):
+            parser.error(f"{path} has no {set_name!r} set: it has {', '.join(report.get('sets', {})) or 'none'}")
+        columns[label] = {"report": path, "set": set_name, **figures(report, set_name)}
     rows = list(next(iter(columns.values())))
     lines = [f"# Before / after on the {args.set_name} set", "", "| figure | " + " | ".join(columns) + " |",
              "| --- |" + " --- |" * len(columns)]
