@@ -66,14 +66,14 @@ def main() -> None:
     from ftpack.evalsets import HANDWRITTEN_CASES
     from ftpack.export import gguf_metadata
     from ftpack.machine import describe
-    from ftpack.rundir import read_metrics
+    from ftpack.rundir import export_path, read_metrics
     from ftpack.score import load_cases, score
 
     run_dir = Path(args.run_dir)
     metrics = read_metrics(run_dir)
     if "gguf" not in metrics.get("export", {}):
         parser.error(f"{run_dir} has no exported GGUF: run `ftpack export {run_dir}` (or `ftpack ship`) first")
-    gguf = Path(metrics["export"]["gguf"]["path"])
+    gguf = export_path(run_dir, metrics["export"]["gguf"])
     model = args.model or metrics.get("register", {}).get("model")
     cases = load_cases(HANDWRITTEN_CASES)[: args.cases]
     quants = [q.strip() for q in args.quants.split(",") if q.strip() and q.strip() != metrics["export"]["quant"]]
@@ -116,7 +116,7 @@ def main() -> None:
     if quants:
         with tempfile.TemporaryDirectory(prefix="ftpack-quants-") as tmp:
             served = {metrics["export"]["quant"]: gguf}
-            variants = {**served, **quantized(Path(metrics["export"]["gguf_f16"]["path"]), quants, Path(tmp))}
+            variants = {**served, **quantized(export_path(run_dir, metrics["export"]["gguf_f16"]), quants, Path(tmp))}
             for quant, speeds in alternating_speeds(variants).items():
                 figures[f"{quant}: tensors, llama.cpp speeds"] = (
                     f"{gguf_metadata(variants[quant])['tensor_types']}; prompt {speeds[0]} tok/s, decode {speeds[1]} tok/s")

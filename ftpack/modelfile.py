@@ -22,7 +22,7 @@ from typing import Any
 from ftpack import taskapi
 from ftpack.errors import FtpackError
 from ftpack.fsutil import read_text, write_text_atomic
-from ftpack.rundir import finished_run, load_run_base_model, load_run_config, read_run_file
+from ftpack.rundir import export_path, finished_run, load_run_base_model, load_run_config, read_run_file
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "modelfiles" / "templates"
 FAMILY_STOPS = {"chatml": ["<|im_end|>"], "llama3": ["<|eot_id|>"], "gemma": ["<end_of_turn>"],
@@ -125,7 +125,7 @@ def build_spec(run_dir: str | Path, template_file: str | None = None, adapter: b
     if bos and render_jinja(chat_template, PROBES[0], "\x00BOS\x00", eos).startswith("\x00BOS\x00"):
         from ftpack.export import gguf_metadata
 
-        if not gguf_metadata(Path(export["gguf"]["path"])).get("add_bos_token"):
+        if not gguf_metadata(export_path(run_dir, export["gguf"])).get("add_bos_token"):
             # The training prompt starts with BOS but this GGUF does not tell llama.cpp to add one:
             # the template must write it, or Ollama's prompt would lack the token training had.
             template = bos + template
@@ -135,9 +135,9 @@ def build_spec(run_dir: str | Path, template_file: str | None = None, adapter: b
     if adapter:
         if "adapter_gguf" not in export or "base_gguf" not in export:
             raise FtpackError(f"{run_dir} has no GGUF adapter: run `ftpack export {run_dir} --format gguf`")
-        gguf, adapter_path = export["base_gguf"]["path"], export["adapter_gguf"]["path"]
+        gguf, adapter_path = export_path(run_dir, export["base_gguf"]), export_path(run_dir, export["adapter_gguf"])
     else:
-        gguf, adapter_path = export["gguf"]["path"], None
+        gguf, adapter_path = export_path(run_dir, export["gguf"]), None
     for path in (gguf, adapter_path):
         if path and not Path(path).is_file():
             raise FtpackError(f"{path} is missing: rerun `ftpack export {run_dir}`")

@@ -24,7 +24,7 @@ from ftpack.config import MODEL_NAME_PATTERN, TAG_PATTERN
 from ftpack.errors import FtpackError
 from ftpack.modelfile import ModelfileSpec, build_spec
 from ftpack.ollama_host import base_url, server_version
-from ftpack.rundir import read_metrics, update_metrics
+from ftpack.rundir import export_path, read_metrics, update_metrics
 
 MIN_OLLAMA = (0, 5, 5)  # /api/create with files, template, system, parameters
 PARITY_CONVERSATIONS = [
@@ -206,7 +206,9 @@ def register(run_dir: str | Path, name: str, tag: str = "candidate", adapter: bo
     spec = build_spec(run_dir, template_file, adapter)
     connect(host)  # an unreachable server is reported before the tokenizer is loaded
     export = read_metrics(run_dir)["export"]
-    known = {item["path"]: item.get("sha256") for item in export.values() if isinstance(item, dict) and "path" in item}
+    # keyed as build_spec names the files (resolved), so that no digest export made is computed again
+    known = {str(export_path(run_dir, item).resolve()): item.get("sha256")
+             for item in export.values() if isinstance(item, dict) and "path" in item}
 
     from transformers import AutoTokenizer
 

@@ -37,6 +37,20 @@ def read_metrics(run_dir: str | Path) -> dict[str, Any]:
     return metrics
 
 
+def export_path(run_dir: str | Path, record: dict[str, Any] | None) -> Path | None:
+    """Where an artefact that `ftpack export` recorded lies now (None: never exported).
+
+    metrics.json keeps each path as export wrote it, relative to that command's working directory;
+    a later command run from elsewhere, or a run dir moved or copied, finds the artefact in the
+    run's own export/ folder by name.
+    """
+    if not record or "path" not in record:
+        return None
+    recorded = Path(record["path"])
+    own = Path(run_dir) / "export" / recorded.name
+    return own if own.exists() else recorded
+
+
 def update_metrics(run_dir: str | Path, section: str, values: dict[str, Any]) -> None:
     metrics = read_metrics(run_dir)
     metrics[section] = values

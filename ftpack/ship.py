@@ -22,7 +22,7 @@ from typing import Any, Callable
 from ftpack.config import FtpackConfig
 from ftpack.errors import FtpackError
 from ftpack.fsutil import check_writable, read_json, read_text, write_text_atomic
-from ftpack.rundir import plan_run, read_metrics, resumable
+from ftpack.rundir import export_path, plan_run, read_metrics, resumable
 
 STAGES = ("data", "train", "export", "modelfile", "register", "bench", "promote")
 PACKAGES = ("ftpack", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "llama-cpp-python",
@@ -133,7 +133,8 @@ class Ship:
 
     def _export_done(self) -> bool:
         export = read_metrics(self.run_dir).get("export", {})
-        return bool(export) and all(Path(export[k]["path"]).exists() for k in ("merged", "gguf", "gguf_f16"))
+        paths = [export_path(self.run_dir, export.get(key)) for key in ("merged", "gguf", "gguf_f16")]
+        return all(path is not None and path.exists() for path in paths)
 
     def _ollama_url(self) -> str | None:
         from ftpack.ollama_host import base_url, server_version
@@ -180,10 +181,11 @@ class Ship:
         export = metrics.get("export", {})
         for key, item in export.items():
             if isinstance(item, dict) and "sha256" in item:
-                artefacts[key] = {"path": item["path"], "bytes": item["bytes"], "sha256": item["sha256"]}
+                artefacts[key] = {"path": str(export_path(self.run_dir, item)), "bytes": item["bytes"],
+                                  "sha256": item["sha256"]}
         for folder in ("adapter", "merged"):
             if folder in export:
-                path = Path(export[folder]["path"])
+                path = export_path(self.run_dir, export[folder])
                 artefacts[folder] = {"path": str(path), "bytes": export[folder]["bytes"],
                                      "files": {p.name: file_digest(p) for p in sorted(path.iterdir()) if p.is_file()}}
         artefacts["modelfile"] = {"path": modelfile, "sha256": file_digest(modelfile)}

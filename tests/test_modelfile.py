@@ -1,3 +1,4 @@
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -6,7 +7,8 @@ import pytest
 
 from ftpack import taskapi
 from ftpack.errors import FtpackError
-from ftpack.modelfile import TEMPLATES_DIR, detect_family, families, num_ctx_for, write_modelfile
+from ftpack.modelfile import TEMPLATES_DIR, build_spec, detect_family, families, num_ctx_for, write_modelfile
+from ftpack.rundir import export_path, read_metrics
 
 FAMILIES = ["chatml", "gemma", "llama3", "mistral", "phi3"]
 
@@ -51,6 +53,20 @@ def test_modelfile_for_the_tiny_run(tiny_export, tmp_path):
     adapter_path, adapter_spec = write_modelfile(run_dir, tmp_path / "Modelfile.adapter", adapter=True)
     assert f"ADAPTER {Path(result['adapter_gguf']['path']).resolve()}" in adapter_path.read_text()
     assert adapter_spec.gguf.endswith("base-f16.gguf")
+
+
+def test_a_copied_run_serves_its_own_export(tiny_export, tmp_path, monkeypatch):
+    """metrics.json keeps export paths as the export command saw them (relative to its working
+    directory); a run dir copied elsewhere, used from another directory, serves its own files."""
+    run_dir, _ = tiny_export
+    copy = Path(shutil.copytree(run_dir, tmp_path / "elsewhere" / "run"))
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    spec = build_spec("run")
+    assert spec.gguf == str((copy / "export" / "model-q4_k_m.gguf").resolve())
+    adapter_spec = build_spec("run", adapter=True)
+    assert adapter_spec.adapter == str((copy / "export" / "adapter-f16.gguf").resolve())
+    assert export_path("run", read_metrics("run")["export"]["merged"]) == Path("run/export/merged")
+    assert export_path("run", None) is None
 
 
 def test_unknown_training_template_asks_for_a_template_file(tiny_run, tmp_path):

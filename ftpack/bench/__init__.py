@@ -35,7 +35,7 @@ from ftpack.errors import FtpackError
 from ftpack.evalsets import SHIPPED_SETS
 from ftpack.fsutil import check_writable
 from ftpack.ollama_host import base_url, server_version
-from ftpack.rundir import finished_run, load_run_config, update_metrics
+from ftpack.rundir import export_path, finished_run, load_run_config, update_metrics
 from ftpack.score import Case, guarded_reply, load_cases, score
 
 
@@ -96,9 +96,9 @@ def bench(run_dir: str | Path, model: str | None = None, cases_file: str | None 
     judged = sets[0]
     if compare_f16:
         report["quantization"] = compare_quantization(run_dir, metrics, engine, judged.cases, host, structured, report)
-    gguf = metrics.get("export", {}).get("gguf", {}).get("path")
-    if gguf and Path(gguf).is_file():
-        report["floor"] = floor_report(Path(gguf), report["requests"], spec.get("latency_p95_ms_max"))
+    gguf = export_path(run_dir, metrics.get("export", {}).get("gguf"))
+    if gguf and gguf.is_file():
+        report["floor"] = floor_report(gguf, report["requests"], spec.get("latency_p95_ms_max"))
     accuracy = report["accuracy"]
     figures = {"val_loss": metrics["train"].get("val_loss"), "latency_p95_ms": report["latency"]["wall_ms"]["p95"],
                **{key: accuracy[key] for key in ("task_creation_accuracy", "all_operations_accuracy",
@@ -141,10 +141,10 @@ def pick_engine(run_dir: Path, metrics: dict[str, Any], model: str | None, host:
                 raise FtpackError(f"{run_dir} is not registered in Ollama: run `ftpack register {run_dir} --name NAME` "
                                   "or pass --model NAME:TAG")
             return ollama_engine(model or registered, host, structured)
-    gguf = metrics.get("export", {}).get("gguf", {}).get("path")
-    if not gguf or not Path(gguf).is_file():
+    gguf = export_path(run_dir, metrics.get("export", {}).get("gguf"))
+    if not gguf or not gguf.is_file():
         raise FtpackError(f"{run_dir} has no GGUF to run in llama.cpp: run `ftpack export {run_dir}`")
-    return llamacpp_engine(run_dir, Path(gguf), structured)
+    return llamacpp_engine(run_dir, gguf, structured)
 
 
 def measure(engine: Engine, sets: list[CaseSet], concurrency: int) -> dict[str, Any]:
@@ -189,15 +189,15 @@ def measure(engine: Engine, sets: list[CaseSet], concurrency: int) -> dict[str, 
 def compare_quantization(run_dir: Path, metrics: dict[str, Any], engine: Engine, cases: list[Case], host: str | None,
                          structured: bool, report: dict[str, Any]) -> dict[str, Any]:
     """The same cases on the f16 GGUF, same engine kind: the accuracy cost of quantizing."""
-    f16 = metrics.get("export", {}).get("gguf_f16", {}).get("path")
-    if not f16 or not Path(f16).is_file():
+    f16 = export_path(run_dir, metrics.get("export", {}).get("gguf_f16"))
+    if not f16 or not f16.is_file():
         raise FtpackError(f"{run_dir} has no f16 GGUF to compare with: run `ftpack export {run_dir}`")
     if engine.name == "ollama":
         from ftpack.modelfile import build_spec
         from ftpack.register import connect, create, upload
 
         spec = build_spec(run_dir)
-        spec.gguf = str(Path(f16).resolve())
+        spec.gguf = str(f16.resolve())
         client, _ = connect(host)
         digest, _ = upload(client, host, spec.gguf, metrics["export"]["gguf_f16"].get("sha256"))
         name = engine.model.split(":")[0] + ":ftpack-f16-check"
