@@ -33,6 +33,9 @@ CREATE_FRAMES = [
     "must {t}", "I must {t}", "Task: {t}", "add: {t}", "pls add {t}", "make sure I {t}", "reminder: {t}",
     "we need to {t}", "I want to {t}", "can you remind me to {t}", "Add a task to {t}.", "- {t}",
     "remind me {d} to {t}", "{d} I need to {t}", "{d} remind me to {t}", "I have to {t}",
+    # typed in a hurry
+    "remind me 2 {t}", "need 2 {t}", "gotta {t} lol", "omg i need to {t}", "dont forget 2 {t}",
+    "{t} pls", "{t} thx", "u gotta remind me to {t}", "must remember 2 {t}", "hav to {t}",
 ]
 LIST_WORDS = {"open": ["still open", "open", "unfinished", "not done yet", "pending", "outstanding", "left to do",
                        "incomplete"],
@@ -170,7 +173,9 @@ COMPLETE_FRAMES = ["mark {r} as done", "mark {r} done", "{r} is done", "{r} done
 DELETE_FRAMES = ["delete {r}", "remove {r}", "get rid of {r}", "trash {r}", "drop {r} from my list", "{r} can go",
                  "scrap {r}", "cancel {r}, not happening", "I don't need {r} anymore", "take {r} off my list",
                  "erase {r}", "please remove {r} from my list", "{r} is no longer needed, delete it",
-                 "delete {r} (the {x} one)", "remove {r} - the one about {x}", "bin {r}", "please delete {r}"]
+                 "delete {r} (the {x} one)", "remove {r} - the one about {x}", "bin {r}", "please delete {r}",
+                 "kill {r}", "nuke {r}", "ditch {r}", "axe {r}", "zap {r}", "{r} was a mistake, delete it",
+                 "lose {r}", "wipe {r}", "rm {r}", "get {r} outta here", "{r} - bin it"]
 
 
 def _ref_or_bare(rng: random.Random, task_id: int, frame: str) -> str:
@@ -338,7 +343,7 @@ def generator_fingerprint() -> str:
     `ftpack ship` regenerates its data when any of them changes (a new ftpack, an edited vocabulary)."""
     here = Path(__file__).resolve().parent
     sources = [*sorted(here.glob("*.py")), Path(taskapi.__file__), *SHIPPED_SETS.values()]
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(vocab.wordfreq_version().encode())
     for path in sources:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -26,8 +26,15 @@ def compose_title(rng: random.Random) -> str:
     """
     if rng.random() < 0.1:
         return rng.choice(vocab.FIXED_TITLES)
+    if rng.random() < 0.07:  # "learn to ...", "show Dad how to ...": the whole chain is the title
+        lead = rng.choice(CHAINED_LEADS).format(p=rng.choice(vocab.PEOPLE))
+        return f"{lead} {compose_title(rng)}"
     verb, categories = rng.choice(vocab.VERBS)
     category = rng.choice(categories.split())
+    if rng.random() < 0.06:
+        # any word at all, not words picked for a verb's ending: a model shown "-ate"/"-ize" verbs
+        # learned to put those endings on verbs it copies ("Recalakate", "Reupholize": measured)
+        verb = rng.choice(vocab.open_words())
     obj = _object(rng, category)
     shape = rng.random()
     if shape < 0.08:  # "descale the kettle and the toaster"
@@ -41,14 +48,30 @@ def compose_title(rng: random.Random) -> str:
     return _with_complements(rng, f"{verb} {obj}")
 
 
+# Verb phrases that lead into another one: "show Dad how to clear the browser cache".
+CHAINED_LEADS = ["learn to", "learn how to", "try to", "figure out how to", "show {p} how to", "help {p}",
+                 "ask {p} to", "get {p} to", "start to", "go and"]
+
+
 def _object(rng: random.Random, category: str) -> str:
+    if rng.random() < 0.12:
+        return _open_object(rng)
     if rng.random() < 0.12:
         number = rng.choice([rng.randint(2, 60), rng.randint(100, 9999), rng.randint(10000, 99999)])
         return rng.choice(vocab.NUMBERED).format(n=number)
     return rng.choice(vocab.OBJECTS[category])
 
 
+def _open_object(rng: random.Random) -> str:
+    """An object of words from the open vocabulary: 'the sill', 'the wink threads', 'rugs'."""
+    words = " ".join(rng.sample(vocab.open_words(), rng.choice([1, 1, 1, 2])))
+    return rng.choice(["the {}", "the {}", "{}", "my {}", "some {}", "the new {}"]).format(words)
+
+
 def _complement(rng: random.Random) -> str:
+    if rng.random() < 0.1:
+        preposition = rng.choice(["for", "with", "about", "from", "to", "in", "at"])
+        return f"{preposition} {_open_object(rng)}"
     if rng.random() < 0.35:
         return rng.choice(vocab.COMPLEMENTS).format(n=rng.randint(2, 90))
     preposition, kinds = rng.choice(vocab.PREPOSITIONS)

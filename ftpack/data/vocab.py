@@ -9,6 +9,10 @@ Some objects and complements are traps on purpose: operation words ("update", "d
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from ftpack.errors import FtpackError
+
 PEOPLE = [
     "mom", "mum", "dad", "grandma", "grandpa", "the plumber", "the electrician", "the landlord", "the dentist",
     "the vet", "the bank", "the accountant", "the school", "the garage", "the insurance company", "the council",
@@ -168,3 +172,42 @@ TAGS = [
     "house", "bills", "church", "volunteering", "clients", "hobby", "music", "reading", "wedding", "moving",
     "taxes", "dev", "ops", "marketing", "kitchen", "baby", "photos", "cleaning", "appointments",
 ]
+
+
+# ------------------------------------------------------------------------- open vocabulary
+# Words no list above has: titles people type are full of them ("investigate the memory leak",
+# "hoover the stairs", "learn the ukulele"), and a model that saw only the lists above rewrites
+# rare words into ones it knows ("Invest", "Hover"). wordfreq (its data frozen since 3.1, when the
+# project stopped updating it) ranks English words by use; ranks 1,500-30,000 are words people know but a
+# small fine-tune set would not contain. Words that carry meaning for the call itself (dates,
+# priorities, operations) are left out here: trap words are placed on purpose, not by chance.
+OPEN_WORD_RANKS = (1500, 30000)
+_CALL_WORDS = frozenset(
+    "today tonight tomorrow yesterday week weeks weekend month months day days morning evening afternoon night "
+    "monday tuesday wednesday thursday friday saturday sunday mon tue wed thu fri sat sun next last "
+    "january february march april may june july august september october november december "
+    "urgent urgently asap important critical priority high low medium normal rush whenever someday eventually "
+    "task tasks todo delete remove update complete completed done finished list show clarify due deadline "
+    "tag tags tagged label remind reminder".split())
+# Words a training title should not put in a user's mouth.
+_UNWANTED = frozenset("porn porno fuck fucking fucked shit bitch cunt twat dick cock pussy nigga nigger slut "
+                      "whore rape raped sex sexy nude naked penis vagina anal dildo".split())
+
+
+@lru_cache(maxsize=1)
+def open_words() -> tuple[str, ...]:
+    """Rare-but-real English words, in wordfreq's rank order (deterministic for a wordfreq version)."""
+    try:
+        import wordfreq
+    except ImportError:
+        raise FtpackError("the data generator needs wordfreq, which is not installed: "
+                          "pip install 'wordfreq>=3.1,<4' (or rerun ./install.sh)") from None
+    low, high = OPEN_WORD_RANKS
+    return tuple(w for w in wordfreq.top_n_list("en", high)[low:]
+                 if w.isalpha() and w.isascii() and len(w) >= 4 and w not in _CALL_WORDS and w not in _UNWANTED)
+
+
+def wordfreq_version() -> str:
+    from importlib.metadata import version
+
+    return version("wordfreq")
