@@ -119,8 +119,9 @@ def test_titles_keep_the_users_wording(dataset):
 
 def _listed_words():
     from ftpack.data import vocab
+    from ftpack.data.surface import CHAINED_LEADS
 
-    texts = [*vocab.PEOPLE, *vocab.PLACES, *vocab.FIXED_TITLES, *vocab.NUMBERED, *vocab.COMPLEMENTS, *vocab.TAGS,
+    texts = [*CHAINED_LEADS, *vocab.PEOPLE, *vocab.PLACES, *vocab.FIXED_TITLES, *vocab.NUMBERED, *vocab.COMPLEMENTS, *vocab.TAGS,
              *(v for v, _ in vocab.VERBS), *(o for objects in vocab.OBJECTS.values() for o in objects)]
     return {w for text in texts for w in re.findall(r"[a-z]+", text.casefold())}
 
@@ -131,7 +132,7 @@ def test_titles_reach_beyond_the_word_lists(dataset):
     listed = _listed_words()
     titles = [taskapi.parse_reply(r["messages"][2]["content"]).get("title") for r in read_jsonl(dataset / "train.jsonl")]
     titles = [t for t in titles if t]
-    unlisted = [t for t in titles if set(re.findall(r"[a-z]+", t.casefold())) - listed - {"and", "how", "learn"}]
+    unlisted = [t for t in titles if set(re.findall(r"[a-z]+", t.casefold())) - listed - {"and"}]
     assert 0.12 < len(unlisted) / len(titles) < 0.5
     assert len({w for t in unlisted for w in re.findall(r"[a-z]+", t.casefold())} - listed) > 60
 

@@ -200,14 +200,21 @@ def open_words() -> tuple[str, ...]:
     try:
         import wordfreq
     except ImportError:
-        raise FtpackError("the data generator needs wordfreq, which is not installed: "
-                          "pip install 'wordfreq>=3.1,<4' (or rerun ./install.sh)") from None
+        raise _wordfreq_missing() from None
     low, high = OPEN_WORD_RANKS
     return tuple(w for w in wordfreq.top_n_list("en", high)[low:]
                  if w.isalpha() and w.isascii() and len(w) >= 4 and w not in _CALL_WORDS and w not in _UNWANTED)
 
 
 def wordfreq_version() -> str:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-    return version("wordfreq")
+    try:
+        return version("wordfreq")
+    except PackageNotFoundError:
+        raise _wordfreq_missing() from None
+
+
+def _wordfreq_missing() -> FtpackError:
+    return FtpackError("the data generator needs wordfreq, which is not installed: "
+                       "pip install 'wordfreq>=3.1,<4' (or rerun ./install.sh)")
