@@ -20,6 +20,14 @@ from typing import Any
 from _report import REPORTS
 
 
+def uncached_prompt_tokens(engine: str, latency: dict[str, Any]) -> str:
+    tokens = latency["prompt_tokens"]
+    if engine == "ollama" and "prompt_tokens_total" not in latency:
+        # reports before the bench counted the cache hold Ollama's prompt_eval_count: the whole prompt
+        return f"not counted (whole prompt {tokens['p50']} / {tokens['p95']})"
+    return f"{tokens['p50']} / {tokens['p95']}"
+
+
 def figures(report: dict[str, Any], set_name: str) -> dict[str, Any]:
     one = report["sets"][set_name]
     latency, accuracy = one["latency"], one["accuracy"]
@@ -31,7 +39,7 @@ def figures(report: dict[str, Any], set_name: str) -> dict[str, Any]:
         "machine": f"{machine.get('model', '?')}, {machine.get('physical_cores', '?')} cores",
         "wall ms p50 / p95": f"{latency['wall_ms']['p50']} / {latency['wall_ms']['p95']}",
         "time to first token ms p50": latency["ttft_ms"]["p50"],
-        "prompt tokens evaluated p50 / p95": f"{latency['prompt_tokens']['p50']} / {latency['prompt_tokens']['p95']}",
+        "prompt tokens evaluated (not cached) p50 / p95": uncached_prompt_tokens(report["engine"], latency),
         "reply tokens p50 / p95": f"{latency['eval_tokens']['p50']} / {latency['eval_tokens']['p95']}",
         "decode tokens/s p50": latency["tokens_per_second"]["p50"],
         "llama.cpp floor ms p50 / p95": (f"{floor['floor_ms']['p50']} / {floor['floor_ms']['p95']}"

@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from ftpack.bench import run_cases
-    from ftpack.bench.engines import llamacpp_engine, ollama_engine
+    from ftpack.bench.engines import llamacpp_engine, ollama_engine, prompt_token_ids
     from ftpack.bench.figures import latency_summary
     from ftpack.bench.floor import engine_speeds
     from ftpack.config import QUANTS
@@ -107,10 +107,11 @@ def main() -> None:
         print(name, figures[name], flush=True)
 
     if model:
+        tokens = prompt_token_ids(run_dir)  # Ollama counts the cached prefix as prompt tokens too
         for name, options in (("ollama defaults", {}), ("ollama num_thread 1", {"num_thread": 1}),
                               ("ollama num_thread 2", {"num_thread": 2}), ("ollama num_batch 64", {"num_batch": 64})):
-            measure(name, ollama_engine(model, None, False, options))
-        measure("ollama --structured", ollama_engine(model, None, True))
+            measure(name, ollama_engine(model, None, False, options, prompt_tokens=tokens))
+        measure("ollama --structured", ollama_engine(model, None, True, prompt_tokens=tokens))
     for threads in (1, 2):
         measure(f"embedded llama.cpp, {threads} thread(s)", llamacpp_engine(run_dir, gguf, False, threads=threads))
     if quants:

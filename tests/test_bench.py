@@ -14,6 +14,15 @@ def test_percentiles():
     assert figures["p50"] == 50.5 and figures["max"] == 100.0 and 95 <= figures["p95"] <= 96
 
 
+def test_uncached_prompt_tokens_are_those_after_the_shared_prefix():
+    from ftpack.bench.engines import uncached_count
+
+    assert uncached_count(None, [1, 2, 3]) == 3
+    assert uncached_count([1, 2, 3, 9, 9], [1, 2, 3, 4, 5]) == 2
+    assert uncached_count([1, 2, 3], [1, 2, 3]) == 1  # the last prompt token is evaluated anyway, for its logits
+    assert uncached_count([7, 2], [1, 2, 3]) == 3
+
+
 def test_judge_against_the_capstone_spec():
     verdicts = judge(DEFAULT_SPEC, {"val_loss": 0.4, "task_creation_accuracy": 0.93, "latency_p95_ms": 620.0,
                                     "invented_id_rate": 0.0})
@@ -45,8 +54,13 @@ def check_reports(out: Path, engine: str):
     assert 0 <= report["accuracy"]["json_valid_rate"] <= 1
     guarded = report["accuracy"]["with_id_guard"]  # a guessed id is never acted on once guarded
     assert guarded["invented_ids"] == 0 and set(guarded) == {"all_operations_accuracy", "clarify_accuracy", "invented_ids"}
+    # the constant system prompt stays cached: a warm request evaluates only its own part of the prompt
+    warm = report["requests"][1:]
+    assert all(0 < r["prompt_tokens"] < r["prompt_tokens_total"] for r in warm if r["prompt_tokens_total"])
+    assert all(r["prompt_tokens"] for r in warm)
     text = (out / "report.md").read_text()
     assert "| all operations, with the client's id guard |" in text
+    assert "| prompt tokens evaluated (not in the cache) |" in text
     assert "## Spec" in text and "## Latency" in text and "## Accuracy" in text
     for png in ("latency.png", "accuracy.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ftpack.bench.engines import Engine, Reply, llamacpp_engine, ollama_engine
+from ftpack.bench.engines import Engine, Reply, llamacpp_engine, ollama_engine, prompt_token_ids
 from ftpack.bench.floor import floor_report
 from ftpack.bench.figures import DEFAULT_SPEC, judge, latency_summary, load_spec, percentiles  # noqa: F401
 from ftpack.bench.report import write_reports
@@ -140,7 +140,7 @@ def pick_engine(run_dir: Path, metrics: dict[str, Any], model: str | None, host:
             if not (model or registered):
                 raise FtpackError(f"{run_dir} is not registered in Ollama: run `ftpack register {run_dir} --name NAME` "
                                   "or pass --model NAME:TAG")
-            return ollama_engine(model or registered, host, structured)
+            return ollama_engine(model or registered, host, structured, prompt_tokens=prompt_token_ids(run_dir))
     gguf = export_path(run_dir, metrics.get("export", {}).get("gguf"))
     if not gguf or not gguf.is_file():
         raise FtpackError(f"{run_dir} has no GGUF to run in llama.cpp: run `ftpack export {run_dir}`")
@@ -202,7 +202,7 @@ def compare_quantization(run_dir: Path, metrics: dict[str, Any], engine: Engine,
         digest, _ = upload(client, host, spec.gguf, metrics["export"]["gguf_f16"].get("sha256"))
         name = engine.model.split(":")[0] + ":ftpack-f16-check"
         create(client, name, spec, {"model": digest})
-        other = ollama_engine(name, host, structured)
+        other = ollama_engine(name, host, structured, prompt_tokens=prompt_token_ids(run_dir))
         try:
             replies, _ = run_cases(other, cases)
         finally:

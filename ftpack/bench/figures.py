@@ -39,6 +39,7 @@ def latency_summary(timings: list[Timing]) -> dict[str, Any]:
     return {"n": len(timings), "wall_ms": percentiles(pick("wall_ms")), "ttft_ms": percentiles(pick("ttft_ms")),
             "tokens_per_second": percentiles(pick("tokens_per_second")),
             "prompt_tokens": percentiles([float(v) for v in pick("prompt_tokens")]),
+            "prompt_tokens_total": percentiles([float(v) for v in pick("prompt_tokens_total")]),
             "eval_tokens": percentiles([float(v) for v in pick("eval_tokens")])}
 
 

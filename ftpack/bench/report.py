@@ -72,9 +72,12 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", f"## Latency (warm, sequential, {judged} set)", "", "| figure | p50 | p95 | p99 | max | mean |",
               "| --- | --- | --- | --- | --- | --- |"]
     for key, label in (("wall_ms", "wall time (ms)"), ("ttft_ms", "time to first token (ms)"),
-                       ("tokens_per_second", "tokens/s (decode)"), ("prompt_tokens", "prompt tokens evaluated"),
-                       ("eval_tokens", "reply tokens")):
-        row = lat[key]
+                       ("tokens_per_second", "tokens/s (decode)"),
+                       ("prompt_tokens", "prompt tokens evaluated (not in the cache)"),
+                       ("prompt_tokens_total", "prompt tokens, whole prompt"), ("eval_tokens", "reply tokens")):
+        row = lat.get(key)
+        if row is None:  # a report written before the figure existed
+            continue
         lines.append(f"| {label} | " + " | ".join(_fmt(row[p], 1) for p in ("p50", "p95", "p99", "max", "mean")) + " |")
     for name in names[1:]:
         other = sets[name]["latency"]["wall_ms"]
