@@ -86,7 +86,7 @@ def test_attributes_appear_before_inside_and_after_the_title(dataset):
         if call.get("due_date") and call["due_date"].casefold() in request.casefold():
             where["date before" if request.casefold().index(call["due_date"].casefold()) < title_at else "date after"] += 1
         for tag in call.get("tags", []):
-            where["tag before" if request.casefold().index(tag) < title_at else "tag after"] += 1
+            where["tag before" if request.casefold().index(tag.casefold()) < title_at else "tag after"] += 1
     assert min(where.values()) >= 0.1 * len(creates) / 4, where
     assert sum(". " in q and q.index(". ") > q.casefold().index(c["title"].casefold()) for q, c in creates) > 30
 
@@ -106,7 +106,8 @@ def test_no_invented_ids_and_clarify_when_none_is_given(dataset):
     assert not [q for q, c in rows if invents_id(q, c)]  # the data never teaches acting on an unnamed task
     clarify = [q for q, c in rows if c["action"] == "clarify"]
     assert len(clarify) > 0.08 * len(rows)
-    assert any(" it" in q for q in clarify) and any("that one" in q for q in clarify)
+    assert any(" it" in q for q in clarify)
+    assert any(pronoun in q for q in clarify for pronoun in ("that one", "this one", "that task", "the last one"))
 
 
 def test_titles_keep_the_users_wording(dataset):

@@ -38,7 +38,7 @@ CREATE_FRAMES = [
     "{t} pls", "{t} thx", "u gotta remind me to {t}", "must remember 2 {t}", "hav to {t}",
 ]
 LIST_WORDS = {"open": ["still open", "open", "unfinished", "not done yet", "pending", "outstanding", "left to do",
-                       "incomplete"],
+                       "incomplete", "not done", "still to do", "I haven't done yet", "not finished"],
               "done": ["done", "finished", "completed", "ticked off", "closed"]}
 
 
@@ -91,9 +91,12 @@ def make_create(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]
     if sentences:
         main = main.rstrip() + ("" if main.rstrip()[-1:] in ".!?" else ".") + " " + " ".join(sentences)
     request = sf.with_context(rng, main)
-    lowercase = rng.random() < 0.2
-    if lowercase:
+    case = rng.random()
+    if case < 0.2:
         request, title, date = request.lower(), title.lower(), date.lower() if date else None
+    elif case < 0.23:  # typed with caps lock on: the title is still the user's span, as typed
+        request, title, date = request.upper(), title.upper(), date.upper() if date else None
+        tags = [tag.upper() for tag in tags]
     call = {"action": "create_task", "title": sf.as_title(title), "due_date": date,
             "priority": priority or "medium", "tags": tags}
     return request, call
@@ -119,7 +122,8 @@ def make_update(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]
         template = rng.choice(["change the priority of {r} to {p}", "set {r} to {p} priority", "make {r} {p} priority",
                                "{r} should be {p} priority", "update {r}: priority {p}", "{r} is {c} now",
                                "bump {r} to {p} priority", "{r}: {c}", "mark {r} as {c}", "change {r} to {c}",
-                               "{r} -> {p} priority", "can you make {r} {c}?"])
+                               "{r} -> {p} priority", "can you make {r} {c}?", "{r}'s priority is {p} now",
+                               "bump {r} up to {c}", "{r} is now {p} priority, it needs doing soon"])
     elif kind == "due":
         template = rng.choice(["move {r} to {d}", "push {r} to {d}", "{r} is now due {d}", "change the due date of {r} to {d}",
                                "reschedule {r} for {d}", "postpone {r} until {d}", "{r}: due {d}", "make {r} due {d}",
@@ -132,11 +136,15 @@ def make_update(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]
     elif kind == "title":
         template = rng.choice(['rename {r} to "{n}"', "rename {r} to {n}", "change the title of {r} to {n}",
                                "{r} should be called '{n}'", 'update {r} title: "{n}"', "retitle {r}: {n}",
-                               "call {r} \"{n}\" instead", "{r} -> rename to {n}", "change {r} to say {n}"])
+                               "call {r} \"{n}\" instead", "{r} -> rename to {n}", "change {r} to say {n}",
+                               "typo in {r}, it should say {n}", "fix the title of {r}: {n}", "{r} should read '{n}'",
+                               "oops, {r} should be {n}"])
     elif kind == "tags":
         template = rng.choice(["tag {r} as {g}", "set the tags of {r} to {g}", "{r} tags: {g}", "label {r} {g}",
-                               "retag {r} with {g}", "change the tags on {r} to {g}"] if changes["tags"] else
-                              ["remove all tags from {r}", "clear the tags on {r}", "untag {r}"])
+                               "retag {r} with {g}", "change the tags on {r} to {g}", "change {r}'s tags to {g}",
+                               "{r}'s tags should be {g}", "{r} only needs the {g} tag now"] if changes["tags"] else
+                              ["remove all tags from {r}", "clear the tags on {r}", "untag {r}", "strip the tags off {r}",
+                               "{r} shouldn't have any tags", "delete the tags on {r}"])
     elif kind == "priority_due":
         template = rng.choice(["make {r} {p} priority and move it to {d}", "{r}: {p} priority, due {d}",
                                "change {r} to {p} priority and due {d}", "push {r} to {d}, and it's {c}",
@@ -169,13 +177,18 @@ COMPLETE_FRAMES = ["mark {r} as done", "mark {r} done", "{r} is done", "{r} done
                    # a time or remark beside a completion is not a due date: nothing else goes in the call
                    "{r} done {w}", "finished {r} {w}!", "I wrapped up {r} {w}", "{r} is taken care of",
                    "sorted {r} {w}", "{r} done, took {n} hours", "{r} finally done 🎉", "knocked out {r} {w}",
-                   "{r}: done and dusted", "{r} - finished it {w}", "good news, {r} is done", "{r} all done {w}"]
+                   "{r}: done and dusted", "{r} - finished it {w}", "good news, {r} is done", "{r} all done {w}",
+                   "cross off {r}", "cross {r} off", "{r} can be crossed off", "strike {r} off the list",
+                   "the {x} is sorted ({r}), mark it complete", "{r} is the {x} one and it's finished",
+                   "dealt with {r}, you can close it"]
 DELETE_FRAMES = ["delete {r}", "remove {r}", "get rid of {r}", "trash {r}", "drop {r} from my list", "{r} can go",
                  "scrap {r}", "cancel {r}, not happening", "I don't need {r} anymore", "take {r} off my list",
                  "erase {r}", "please remove {r} from my list", "{r} is no longer needed, delete it",
                  "delete {r} (the {x} one)", "remove {r} - the one about {x}", "bin {r}", "please delete {r}",
                  "kill {r}", "nuke {r}", "ditch {r}", "axe {r}", "zap {r}", "{r} was a mistake, delete it",
-                 "lose {r}", "wipe {r}", "rm {r}", "get {r} outta here", "{r} - bin it"]
+                 "lose {r}", "wipe {r}", "rm {r}", "get {r} outta here", "{r} - bin it",
+                 "{r} was added by accident, remove it", "can you remove {r}? wrong one", "delete {r}, I made it by mistake",
+                 "remove {r} completely", "please get rid of {r}, it's a duplicate"]
 
 
 def _ref_or_bare(rng: random.Random, task_id: int, frame: str) -> str:
@@ -219,16 +232,20 @@ def make_list(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
     if not status and not cue and not due:
         request = rng.choice(["show my tasks", "list all my tasks", "what's on my list?", "what do I have to do?",
                               "show me everything on my todo list", "list tasks", "my todos?", "show me the list",
-                              "what tasks do I have", "give me my task list", "everything please, all tasks"])
+                              "what tasks do I have", "give me my task list", "everything please, all tasks",
+                              "pull up my tasks", "bring up the todo list", "let me see my list", "read me my todos"])
     else:
         parts = {"s": status, "c": cue, "d": due}
         forms = []
         if cue and status:
-            forms += ["show {c} tasks that are {s}", "list {s} {c} tasks", "which {c} tasks are {s}?"]
+            forms += ["show {c} tasks that are {s}", "list {s} {c} tasks", "which {c} tasks are {s}?",
+                      "which {c} things are {s}", "{c} items that are {s}", "any {c} stuff {s}?"]
         if cue and not status:
-            forms += ["show {c} tasks", "anything {c}?", "list my {c} stuff", "what's {c}?"]
+            forms += ["show {c} tasks", "anything {c}?", "list my {c} stuff", "what's {c}?", "{c} items",
+                      "pull up the {c} tasks"]
         if status and not cue:
-            forms += ["what's {s}?", "list {s} tasks", "show me what's {s}", "which tasks are {s}?"]
+            forms += ["what's {s}?", "list {s} tasks", "show me what's {s}", "which tasks are {s}?", "{s} items",
+                      "what things are {s}"]
         if due:
             due_forms = ("{d}",) if due.startswith("in ") else ("due {d}", "for {d}")
             forms = [f.rstrip("?") + " " + due_form for f in forms for due_form in due_forms] if forms else [
@@ -252,10 +269,12 @@ NO_ID_FRAMES = {
     "delete": ["delete {ref}", "remove {ref}", "get rid of {ref}", "can you delete {ref}", "scrap {ref}",
                "I don't need {ref} anymore, delete it", "trash {ref}", "take {ref} off my list"],
     "complete": ["mark {ref} done", "{Ref} is done", "done with {ref}", "finished {ref}", "tick off {ref}",
-                 "I already did {ref}, tick it off", "mark {ref} as complete", "check {ref} off"],
+                 "I already did {ref}, tick it off", "mark {ref} as complete", "check {ref} off",
+                 "ok {ref} is sorted, check it off", "{Ref} is taken care of, cross it off", "cross {ref} off"],
     "update": ["move {ref} to {d}", "push {ref} to {d}", "make {ref} urgent", "bump {ref} to high priority",
                "rename {ref} to {n}", "tag {ref} as {g}", "change the due date to {d}", "change the priority to {p}",
-               "make {ref} low priority", "{Ref} should be due {d}", "set {ref} to {p} priority"],
+               "make {ref} low priority", "{Ref} should be due {d}", "set {ref} to {p} priority",
+               "retag {ref} as {g}", "{Ref} needs a new title: {n}", "change {ref}'s tags to {g}"],
 }
 NO_TITLE_REQUESTS = ["remind me {d}", "add a task", "new todo, {c}", "create a task for {d}", "remind me",
                      "add something to my list", "new task", "put a reminder in for {d}", "make a task, {c}",

@@ -197,7 +197,8 @@ LIST_PRIORITY_WORDS = {"high": ["urgent", "high priority", "important", "critica
 
 def priority_after(rng: random.Random, level: str) -> str:
     cue = rng.choice(PRIORITY_CUES[level])
-    form = rng.choice([", {}", " - {}", " ({})", ", {}!", ", {}"])
+    # " {}": the cue typed straight after the title ("renew my bus pass asap") is still no part of it
+    form = rng.choice([", {}", " - {}", " ({})", ", {}!", ", {}", " {}", " {}"])
     return form.format(cue) if rng.random() < 0.85 else ". " + as_title(cue)
 
 
@@ -220,19 +221,21 @@ def priority_sentence(rng: random.Random, level: str) -> str:
 
 # -------------------------------------------------------------------------------------- tags
 def tags_after(rng: random.Random, tags: list[str]) -> str:
-    style = rng.randrange(7)
+    style = rng.randrange(9)
     if style == 0:
         return " " + " ".join("#" + t for t in tags)
     if style == 1:
-        return ", tags: " + ", ".join(tags)
+        return rng.choice([", tags: ", " tags: ", ", tag: ", " tag: "]) + ", ".join(tags)
     if style == 2:
-        return f", tag it {' and '.join(tags)}"
+        return rng.choice([", tag it ", " and tag it ", " - tag it "]) + " and ".join(tags)
     if style == 3:
         return f" (label: {', '.join(tags)})"
     if style == 4:
-        return f", tagged {' and '.join(tags)}"
+        return rng.choice([", tagged ", " tagged ", ", tagged as "]) + " and ".join(tags)
     if style == 5:
         return " " + "".join(f"[{t}]" for t in tags)
+    if style == 6:
+        return rng.choice([", with tag ", " with the tag ", ", with tags "]) + " and ".join(tags)
     return f" #{' #'.join(tags)}"
 
 
