@@ -24,11 +24,19 @@ def compose_title(rng: random.Random) -> str:
     join two objects or two verbs with "and": the model must learn to copy the user's whole span,
     not to stop where the complements it has seen end.
     """
+    return " ".join(part for part in compose_title_parts(rng) if part)
+
+
+def compose_title_parts(rng: random.Random) -> tuple[str, str]:
+    """The title as (verb phrase, complements): ("email the landlord", "about the boiler"), or
+    ("water the plants", "") without complements. People put a date between the two ("email the
+    landlord tomorrow morning about the boiler"); the date is no part of the title."""
     if rng.random() < 0.1:
-        return rng.choice(vocab.FIXED_TITLES)
+        return rng.choice(vocab.FIXED_TITLES), ""
     if rng.random() < 0.07:  # "learn to ...", "show Dad how to ...": the whole chain is the title
         lead = rng.choice(CHAINED_LEADS).format(p=rng.choice(vocab.PEOPLE))
-        return f"{lead} {compose_title(rng)}"
+        head, complements = compose_title_parts(rng)
+        return f"{lead} {head}", complements
     verb, categories = rng.choice(vocab.VERBS)
     category = rng.choice(categories.split())
     if rng.random() < 0.06:
@@ -80,9 +88,9 @@ def _complement(rng: random.Random) -> str:
     return f"{preposition} {rng.choice(pool)}"
 
 
-def _with_complements(rng: random.Random, title: str) -> str:
+def _with_complements(rng: random.Random, head: str) -> tuple[str, str]:
     count = rng.choices([0, 1, 2], [52, 36, 12])[0]
-    return " ".join([title, *(_complement(rng) for _ in range(count))])
+    return head, " ".join(_complement(rng) for _ in range(count))
 
 
 def as_title(text: str) -> str:
