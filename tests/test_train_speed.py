@@ -65,6 +65,7 @@ def test_arguments_use_the_names_the_installed_version_has():
     fields = supported_fields(SFTConfig)  # the installed version accepts every argument
     args = SFTConfig(**sft_arguments(RECIPE, plan, fields=fields, **common))
     assert args.per_device_train_batch_size == 16 and args.gradient_accumulation_steps == 1
+    assert args.optim == "adamw_torch_fused"  # on CPU too: the installed torch accepts it there
     with pytest.raises(FtpackError, match="none of the arguments"):
         first_supported(set(), "activation_checkpointing", "gradient_checkpointing")
 
@@ -112,18 +113,68 @@ def test_scoring_only_labelled_positions_on_cpu_changes_no_loss(tiny_model, tiny
             seen.append(trl_utils._use_triton(torch.device("cpu")))
             yield
 
-    def losses(run_dir):
-        return [json.loads(line) for line in (run_dir / "loss.jsonl").read_text().splitlines()]
-
     monkeypatch.setattr(train_module, "loss_on_labelled_positions_only", spy)
     train(tiny_config(tiny_model, tiny_data, tmp_path / "compact", max_steps=4, precision="fp32"))
     monkeypatch.setattr(train_module, "loss_on_labelled_positions_only", lambda cuda: contextlib.nullcontext())
     train(tiny_config(tiny_model, tiny_data, tmp_path / "full", max_steps=4, precision="fp32"))
     assert seen == [True] and not trl_utils._use_triton(torch.device("cpu"))  # restored after
-    compact, full = losses(tmp_path / "compact"), losses(tmp_path / "full")
-    assert len(compact) == len(full) > 4
-    for a, b in zip(compact, full):
-        assert a.keys() == b.keys()
+    _assert_same_losses(tmp_path / "compact", tmp_path / "full", rel=1e-5)
+
+
+def _losses(run_dir):
+    return [json.loads(line) for line in (run_dir / "loss.jsonl").read_text().splitlines()]
+
+
+def _assert_same_losses(a_run, b_run, rel):
+    a, b = _losses(a_run), _losses(b_run)
+    assert len(a) == len(b) > 4
+    for x, y in zip(a, b):
         for key in ("train_loss", "val_loss"):
-            if key in a:
-                assert a[key] == pytest.approx(b[key], rel=1e-5)
+            if key in x:
+                assert x[key] == pytest.approx(y[key], rel=rel), (key, x["step"])
+
+
+def test_cpu_attention_is_plain_matmuls_with_the_same_losses_as_sdpa(tiny_model, tiny_data, tmp_path, monkeypatch):
+    """Eager attention on CPU (faster for short rows) masks padding exactly as SDPA does."""
+    import ftpack.train as train_module
+
+    assert train_module.attention_for(cuda=False) == "eager" and train_module.attention_for(cuda=True) == "sdpa"
+    seen = []
+    original_load = train_module.load_trl
+
+    def spying_load(*args):
+        model, tokenizer = original_load(*args)
+        seen.append(model.config._attn_implementation)
+        return model, tokenizer
+
+    monkeypatch.setattr(train_module, "load_trl", spying_load)
+    train(tiny_config(tiny_model, tiny_data, tmp_path / "eager", max_steps=4, precision="fp32"))
+    monkeypatch.setattr(train_module, "attention_for", lambda cuda: "sdpa")
+    train(tiny_config(tiny_model, tiny_data, tmp_path / "sdpa", max_steps=4, precision="fp32"))
+    assert seen == ["eager", "sdpa"]
+    _assert_same_losses(tmp_path / "eager", tmp_path / "sdpa", rel=1e-4)
+
+
+def test_lora_inputs_left_to_autocast_change_no_loss(tiny_model, tiny_data, tmp_path, monkeypatch):
+    """In bf16, skipping PEFT's up-cast of LoRA inputs (autocast casts them back) trains identically."""
+    import contextlib
+
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    import ftpack.train as train_module
+
+    seen = []
+    original = train_module.lora_inputs_left_to_autocast
+
+    @contextlib.contextmanager
+    def spy(model, precision, backend):
+        with original(model, precision, backend):
+            seen.append({m.cast_input_dtype_enabled for m in model.modules() if isinstance(m, BaseTunerLayer)})
+            yield
+
+    monkeypatch.setattr(train_module, "lora_inputs_left_to_autocast", spy)
+    train(tiny_config(tiny_model, tiny_data, tmp_path / "left", max_steps=4, precision="bf16"))
+    monkeypatch.setattr(train_module, "lora_inputs_left_to_autocast", lambda *args: contextlib.nullcontext())
+    train(tiny_config(tiny_model, tiny_data, tmp_path / "cast", max_steps=4, precision="bf16"))
+    assert seen == [{False}]
+    _assert_same_losses(tmp_path / "left", tmp_path / "cast", rel=1e-3)

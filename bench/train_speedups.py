@@ -1,0 +1,119 @@
+"""What each CPU training speed-up of the ship recipe is worth on this machine: s/step, interleaved.
+
+    python bench/train_speedups.py [--steps 30] [--rounds 2] [--config ship.yaml]
+
+Trains the recipe of ship.yaml (its data, rank, batch and precision) for a few optimizer steps as
+shipped and with each speed-up undone in turn: SDPA attention instead of eager, PyTorch's unfused
+AdamW instead of the fused one, PEFT's up-cast of LoRA inputs. Variants alternate within each round,
+so that a VM whose speed drifts over minutes (this one's does, by 20-30 %) biases none of them; the
+median of the rounds is reported. Writes bench/reports/train-speedups.{json,md}. Figures only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from _report import REPORTS, write_report
+
+WARMUP_STEPS = 5
+UNDONE = {
+    "as shipped": (),
+    "SDPA attention": ("attention",),
+    "unfused AdamW": ("optimizer",),
+    "PEFT's input casts": ("casts",),
+    "none of them (before)": ("attention", "optimizer", "casts"),
+}
+
+
+@contextlib.contextmanager
+def undone(what: tuple[str, ...]):
+    """The training stage with the named speed-ups reverted to what it did before them."""
+    import ftpack.train as stage
+
+    saved = {name: getattr(stage, name) for name in ("attention_for", "sft_arguments", "lora_inputs_left_to_autocast")}
+    if "attention" in what:
+        stage.attention_for = lambda cuda: "sdpa"
+    if "optimizer" in what:
+        stage.sft_arguments = lambda *a, **k: {**saved["sft_arguments"](*a, **k), "optim": "adamw_torch"}
+    if "casts" in what:
+        stage.lora_inputs_left_to_autocast = lambda *a: contextlib.nullcontext()
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(stage, name, value)
+
+
+def seconds_per_step(cfg, steps: int) -> float:
+    from transformers import TrainerCallback
+
+    from ftpack.train import train
+
+    class StepClock(TrainerCallback):
+        started = 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == WARMUP_STEPS:
+                self.started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == steps:
+                self.seconds = (time.perf_counter() - self.started) / (steps - WARMUP_STEPS)
+
+    clock = StepClock()
+    train(_replace(cfg, max_steps=steps), overwrite=True, extra_callbacks=[clock])
+    return clock.seconds
+
+
+def _replace(cfg, **changes):
+    import dataclasses
+
+    return dataclasses.replace(cfg, **changes)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--config", default="ship.yaml")
+    parser.add_argument("--out", type=Path, default=REPORTS)
+    args = parser.parse_args()
+    if args.steps <= WARMUP_STEPS:
+        parser.error(f"--steps must be above the {WARMUP_STEPS} warm-up steps")
+
+    from ftpack.config import load_config
+    from ftpack.data.generate import write_dataset
+    from ftpack.train import choose_precision
+
+    config = load_config(args.config)
+    timings: dict[str, list[float]] = {name: [] for name in UNDONE}
+    with tempfile.TemporaryDirectory() as scratch:
+        data = Path(scratch) / "data"
+        write_dataset(data, seed=config.data.seed, n_train=config.data.n_train, n_val=10, n_test=10)
+        cfg = _replace(config.train, train_file=str(data / "train.jsonl"), val_file="",
+                       run_dir=f"{scratch}/run", logging_steps=args.steps)
+        for round_ in range(args.rounds):
+            for name, what in UNDONE.items():
+                with undone(what):
+                    timings[name].append(seconds_per_step(cfg, args.steps))
+                print(f"round {round_ + 1}: {name}: {timings[name][-1]:.3f} s/step", flush=True)
+    shipped = statistics.median(timings["as shipped"])
+    report = {
+        "recipe": f"{args.config}: LoRA r {cfg.lora_r}, batch {cfg.batch_size} x {cfg.grad_accum}, "
+                  f"{choose_precision(cfg.precision, cuda=False)}",
+        "steps timed per run": f"{WARMUP_STEPS + 1}-{args.steps}, {args.rounds} interleaved rounds",
+    }
+    for name, values in timings.items():
+        median = statistics.median(values)
+        report[f"s/step, {name}"] = f"{median:.3f} ({', '.join(f'{v:.3f}' for v in values)}); " \
+                                    f"{median / shipped:.2f}x as shipped"
+    write_report("train-speedups", "CPU training speed-ups of the ship recipe", report, args.out)
+
+
+if __name__ == "__main__":
+    main()
