@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import statistics
 import tempfile
 import time
@@ -66,14 +67,8 @@ def seconds_per_step(cfg, steps: int) -> float:
                 self.seconds = (time.perf_counter() - self.started) / (steps - WARMUP_STEPS)
 
     clock = StepClock()
-    train(_replace(cfg, max_steps=steps), overwrite=True, extra_callbacks=[clock])
+    train(dataclasses.replace(cfg, max_steps=steps), overwrite=True, extra_callbacks=[clock])
     return clock.seconds
-
-
-def _replace(cfg, **changes):
-    import dataclasses
-
-    return dataclasses.replace(cfg, **changes)
 
 
 def main() -> None:
@@ -95,8 +90,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(scratch) / "data"
         write_dataset(data, seed=config.data.seed, n_train=config.data.n_train, n_val=10, n_test=10)
-        cfg = _replace(config.train, train_file=str(data / "train.jsonl"), val_file="",
-                       run_dir=f"{scratch}/run", logging_steps=args.steps)
+        cfg = dataclasses.replace(config.train, train_file=str(data / "train.jsonl"), val_file="",
+                                  run_dir=f"{scratch}/run", logging_steps=args.steps)
         for round_ in range(args.rounds):
             for name, what in UNDONE.items():
                 with undone(what):

@@ -142,7 +142,7 @@ def attention_for(cuda: bool) -> str:
     return "sdpa" if cuda else "eager"
 
 
-def load_unsloth(base_path: str, cfg: TrainConfig, precision: str, cuda: bool):
+def load_unsloth(base_path: str, cfg: TrainConfig, precision: str):
     from unsloth import FastLanguageModel  # must come before transformers/trl for its patches
 
     import torch
@@ -252,7 +252,8 @@ def _train_in(work_dir: Path, cfg: TrainConfig, base: base_models.BaseModel, bac
     if not cuda:
         torch.set_num_threads(max(1, torch.get_num_threads()))
     with clock.phase("load"):
-        model, tokenizer = (load_unsloth if backend == "unsloth" else load_trl)(base.path, cfg, precision, cuda)
+        model, tokenizer = (load_unsloth(base.path, cfg, precision) if backend == "unsloth"
+                            else load_trl(base.path, cfg, precision, cuda))
     if cfg.chat_template:
         tokenizer.chat_template = read_text(cfg.chat_template)
     if not tokenizer.chat_template:

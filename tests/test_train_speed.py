@@ -129,6 +129,7 @@ def _assert_same_losses(a_run, b_run, rel):
     a, b = _losses(a_run), _losses(b_run)
     assert len(a) == len(b) > 4
     for x, y in zip(a, b):
+        assert x.keys() == y.keys()
         for key in ("train_loss", "val_loss"):
             if key in x:
                 assert x[key] == pytest.approx(y[key], rel=rel), (key, x["step"])
