@@ -70,6 +70,8 @@ def main() -> None:
             parser.error(f"{item!r}: give LABEL=PATH, e.g. before=bench/reports/default-model/report.json")
         path, _, set_name = path.partition("::")
         set_name = set_name or args.set_name
+        if not Path(path).is_file():
+            parser.error(f"{item!r}: no report at {path} (a label may not contain '=')")
         report = json.loads(Path(path).read_text("utf-8"))
         if set_name not in report.get("sets", {}):
             parser.error(f"{path} has no {set_name!r} set: it has {', '.join(report.get('sets', {})) or 'none'}")

@@ -321,6 +321,8 @@ def bench_command(run_dir, model, cases_file, engine_name, structured, concurren
                    f"invented task ids {acc['invented_ids']}")
     for verdict in report["spec"]["criteria"]:
         click.echo(f"  {'PASS' if verdict['passed'] else 'FAIL'}  {verdict['criterion']}  (got {verdict['value']})")
+    if report.get("floor", {}).get("advice"):
+        click.echo(f"  note: {report['floor']['advice']}")
     click.echo(f"reports: {Path(out_dir or Path(run_dir) / 'bench')}/report.md, report.json, latency.png, accuracy.png")
     if strict and not report["spec"]["passed"]:
         sys.exit(1)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -60,3 +62,18 @@ def server_version(host: str | None = None, timeout: float = 3.0) -> str:
         reason = getattr(exc, "reason", exc)
         raise FtpackError(f"no Ollama answering at {url} ({reason}): start it with `ollama serve` "
                           "or set OLLAMA_HOST to where it runs") from None
+
+
+def wait_until_serving(host: str, process: subprocess.Popen, seconds: float = 20.0) -> None:
+    """Wait for a server this process started to answer; a one-line FtpackError when it exits or stays silent."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            server_version(host, timeout=1)
+            return
+        except FtpackError:
+            if process.poll() is not None:
+                raise FtpackError(f"{process.args[0]} serve exited with {process.returncode}") from None
+            if time.monotonic() > deadline:
+                raise FtpackError(f"{process.args[0]} serve did not answer on {host} within {seconds:g} s") from None
+            time.sleep(0.2)

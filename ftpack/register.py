@@ -200,7 +200,9 @@ def register_spec(spec: ModelfileSpec, prompts: list[dict[str, Any]], name: str,
 
 
 def register(run_dir: str | Path, name: str, tag: str = "candidate", adapter: bool = False,
-             template_file: str | None = None, host: str | None = None) -> dict[str, Any]:
+             template_file: str | None = None, host: str | None = None, record: bool = True) -> dict[str, Any]:
+    """Register the run's GGUF as NAME:TAG; `record` notes it in the run's metrics (benchmarks that register
+    into a scratch server of their own pass False, so the run keeps naming the user's model)."""
     run_dir = Path(run_dir)
     check_name(name, tag, host)
     spec = build_spec(run_dir, template_file, adapter)
@@ -215,7 +217,8 @@ def register(run_dir: str | Path, name: str, tag: str = "candidate", adapter: bo
     tokenizer = AutoTokenizer.from_pretrained(run_dir / "adapter")
     tokenizer.chat_template = spec.chat_template
     result = register_spec(spec, parity_prompts(tokenizer, Path(spec.gguf)), name, tag, host, known)
-    update_metrics(run_dir, "register", result)
+    if record:
+        update_metrics(run_dir, "register", result)
     return result
 
 

@@ -261,6 +261,8 @@ def summary(manifest: dict[str, Any]) -> list[str]:
     ]
     for verdict in bench.get("spec", {}).get("criteria", []):
         lines.append(f"  {'PASS' if verdict['passed'] else 'FAIL'}  {verdict['criterion']}  (got {verdict['value']})")
+    if bench.get("floor", {}).get("advice"):
+        lines.append(f"  note: {bench['floor']['advice']}")
     if manifest["model"]:
         lines.append(f'run it: ollama run {manifest["promoted"] or manifest["model"]} "remind me to call the plumber tomorrow, urgent"')
     else:

@@ -12,12 +12,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 import pytest
 
 from ftpack.errors import FtpackError
-from ftpack.ollama_host import base_url, server_version
+from ftpack.ollama_host import base_url, server_version, wait_until_serving
 
 
 def _free_port() -> int:
@@ -51,16 +50,10 @@ def ollama_url():
     log = open(os.path.join(scratch, "serve.log"), "wb")
     server = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        for _ in range(100):
-            try:
-                server_version(host, timeout=1)
-                break
-            except FtpackError:
-                if server.poll() is not None:
-                    _no_ollama(f"{binary} serve exited with {server.returncode}; see {log.name}")
-                time.sleep(0.2)
-        else:
-            _no_ollama(f"{binary} serve did not answer on {host} within 20 s")
+        try:
+            wait_until_serving(host, server)
+        except FtpackError as exc:
+            _no_ollama(f"{exc}; see {log.name}")
         old = os.environ.get("OLLAMA_HOST")
         os.environ["OLLAMA_HOST"] = host
         yield base_url(host)

@@ -110,3 +110,23 @@ def test_bench_through_ollama(tiny_export, ollama_url, tmp_path):
 def test_bench_needs_a_run(tmp_path):
     run = subprocess.run([sys.executable, "-m", "ftpack", "bench", str(tmp_path)], capture_output=True, text=True)
     assert run.returncode == 2 and "not a finished training run" in run.stderr
+
+
+def test_an_untagged_model_name_means_latest_as_in_ollama():
+    from ftpack.bench.engines import with_tag
+
+    assert with_tag("v6a") == "v6a:latest"
+    assert with_tag("taskapi:candidate") == "taskapi:candidate"
+    assert with_tag("me/taskapi") == "me/taskapi:latest"
+    assert with_tag("localhost:5000/me/taskapi") == "localhost:5000/me/taskapi:latest"
+
+
+@pytest.mark.parametrize("ratio, cpus, advised", [(1.78, 2, True), (1.10, 2, False), (1.78, 16, False), (None, 2, False)])
+def test_serving_advice_only_where_a_local_ollama_on_few_cores_serves_far_above_the_floor(ratio, cpus, advised):
+    from ftpack.bench.floor import serving_advice
+
+    floor = {"served_over_floor": {"p50": ratio, "p95": ratio}, "machine": {"logical_cpus": cpus}}
+    advice = serving_advice(floor)
+    assert (advice is not None) == advised
+    if advised:
+        assert "1.78x" in advice and "GOMAXPROCS=1" in advice and "README" in advice

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ftpack.bench.engines import Engine, Reply, llamacpp_engine, ollama_engine, prompt_token_ids
-from ftpack.bench.floor import floor_report
+from ftpack.bench.floor import floor_report, serving_advice
 from ftpack.bench.figures import DEFAULT_SPEC, judge, latency_summary, load_spec, percentiles  # noqa: F401
 from ftpack.bench.report import write_reports
 from ftpack.errors import FtpackError
@@ -99,6 +99,8 @@ def bench(run_dir: str | Path, model: str | None = None, cases_file: str | None 
     gguf = export_path(run_dir, metrics.get("export", {}).get("gguf"))
     if gguf and gguf.is_file():
         report["floor"] = floor_report(gguf, report["requests"], spec.get("latency_p95_ms_max"))
+        if report["engine"] == "ollama":
+            report["floor"]["advice"] = serving_advice(report["floor"])
     accuracy = report["accuracy"]
     figures = {"val_loss": metrics["train"].get("val_loss"), "latency_p95_ms": report["latency"]["wall_ms"]["p95"],
                **{key: accuracy[key] for key in ("task_creation_accuracy", "all_operations_accuracy",

@@ -92,6 +92,11 @@ def uncached_count(previous: list[int] | None, tokens: list[int]) -> int:
 
 
 # ------------------------------------------------------------------------------- engines
+def with_tag(model: str) -> str:
+    """The name as Ollama lists it: an untagged name means its `latest` tag."""
+    return model if ":" in model.rsplit("/", 1)[-1] else f"{model}:latest"
+
+
 def ollama_engine(model: str, host: str | None, structured: bool, options: dict[str, Any] | None = None,
                   prompt_tokens: Callable[[Case], list[int]] | None = None) -> Engine:
     """Ollama's /api/chat; `options` adds request options (num_thread, num_batch, ...) to measure them.
@@ -105,6 +110,7 @@ def ollama_engine(model: str, host: str | None, structured: bool, options: dict[
     from ftpack.register import connect
 
     client, version = connect(host)
+    model = with_tag(model)
     names = {m.model for m in client.list().models}
     if model not in names:
         raise FtpackError(f"model {model} is not in the Ollama at {base_url(host)}: register it with "

@@ -95,3 +95,20 @@ def floor_report(gguf: Path, requests: list[dict[str, Any]], latency_limit_ms: f
         verdict = f"{latency_limit_ms:g} ms is not reachable here: the floor is {floor['p95']:.0f} ms at p95"
     return {**speeds, "machine": cpu_info(), "floor_ms": floor, "served_ms": served, "served_over_floor": ratio,
             "verdict": verdict}
+
+
+SERVED_OVER_FLOOR_MAX = 1.15  # beyond this the setup, not the machine, is what is slow
+FEW_CORES = 4
+
+
+def serving_advice(floor: dict[str, Any]) -> str | None:
+    """What to change when a local Ollama serves far above the floor on a machine with few cores."""
+    ratio = floor["served_over_floor"]["p95"]
+    cpus = floor["machine"]["logical_cpus"]
+    if ratio is None or ratio <= SERVED_OVER_FLOOR_MAX or cpus > FEW_CORES:
+        return None
+    # measured with bench/server_environment.py: the harness Ollama on a 2-core EPYC went from 1.7-2.2x
+    # of the floor to 1.1-1.2x; request options (num_thread, num_batch) did not move it
+    return (f"Ollama served at {ratio:g}x the engine's floor at p95. On {cpus} CPUs its Go threads compete with "
+            "the compute threads: start the server with GOMAXPROCS=1 (and KMP_BLOCKTIME=1 if its ggml runs "
+            "on Intel OpenMP, as the harness build does); see README, 'Serving on few cores'")

@@ -94,6 +94,8 @@ def markdown(report: dict[str, Any]) -> str:
                   f"| served (ms) | {_fmt(f['served_ms']['p50'], 1)} | {_fmt(f['served_ms']['p95'], 1)} |",
                   f"| served / floor | {_fmt(f['served_over_floor']['p50'], 3)} | {_fmt(f['served_over_floor']['p95'], 3)} |",
                   "", f"Verdict: **{f['verdict']}**."]
+        if f.get("advice"):
+            lines += ["", f"{f['advice']}."]
     cold = report["cold_start"]
     lines += ["", f"Cold start (first request after unloading): {_fmt(cold['wall_ms'], 1)} ms wall, "
               f"{_fmt(cold['load_ms'], 1)} ms loading. Sequential throughput: "
