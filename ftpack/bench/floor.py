@@ -107,8 +107,10 @@ def serving_advice(floor: dict[str, Any]) -> str | None:
     cpus = floor["machine"]["logical_cpus"]
     if ratio is None or ratio <= SERVED_OVER_FLOOR_MAX or cpus > FEW_CORES:
         return None
-    # measured with bench/server_environment.py: the harness Ollama on a 2-core EPYC went from 1.7-2.2x
-    # of the floor to 1.1-1.2x; request options (num_thread, num_batch) did not move it
-    return (f"Ollama served at {ratio:g}x the engine's floor at p95. On {cpus} CPUs its Go threads compete with "
-            "the compute threads: start the server with GOMAXPROCS=1 (and KMP_BLOCKTIME=1 if its ggml runs "
-            "on Intel OpenMP, as the harness build does); see README, 'Serving on few cores'")
+    # measured with bench/server_environment.py: on a 2-core EPYC the harness Ollama went from 1.4-2.2x of
+    # the floor to 1.0-1.4x (the floor itself moves ~10 % from minute to minute there); request options
+    # (num_thread, num_batch) did not move it
+    return (f"Ollama served at {ratio:g}x the engine's floor at p95. On {cpus} CPUs the server's Go threads compete "
+            "with its compute threads: unless it runs with them already, start it with GOMAXPROCS=1 (and "
+            "KMP_BLOCKTIME=1 if its ggml runs on Intel OpenMP, as the harness build does); see README, "
+            "'Serving on few cores'")
