@@ -10,7 +10,8 @@ Go code between tokens. This starts `BINARY serve` (default: `ollama` on PATH; f
 `. RT/env.sh` first and pass RT/bin/ollama-lib) on a free loopback port with its own models folder
 (the user's server and models are not touched), registers the run's GGUF there, and for each
 variant, round after round so that a drifting machine favours none: restarts the server with that
-environment, answers the first N hand-written cases after a warm-up, stops it, and measures
+environment, answers the first N hand-written cases through `ftpack bench`'s loop (a cold start, a
+warm-up, then each case), stops it, and measures
 llama.cpp's floor for the same requests. Figures per variant: wall p50/p95 (median over rounds),
 decode tokens/s (Ollama's eval_count / eval_duration), time to first token, served / floor, and
 task-creation accuracy (which a server setting must not move). Writes
@@ -20,14 +21,9 @@ bench/reports/server-environment.{json,md}, with the machine.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import socket
 import statistics
-import subprocess
 import tempfile
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 from _report import write_report
@@ -51,50 +47,17 @@ def parse_variant(text: str) -> tuple[str, dict[str, str]]:
     return name, dict(pairs)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def server(binary: str, scratch: Path, environment: dict[str, str]):
-    """`binary serve` on a free loopback port with this environment on top of ours; yields its address."""
-    from ftpack.errors import FtpackError
-    from ftpack.ollama_host import wait_until_serving
-
-    host = f"127.0.0.1:{free_port()}"
-    env = {**os.environ, "OLLAMA_HOST": host, "OLLAMA_MODELS": str(scratch / "models"), "HOME": str(scratch),
-           **environment}
-    with open(scratch / "serve.log", "ab") as log:
-        process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            try:
-                wait_until_serving(host, process, seconds=30)
-            except FtpackError as exc:
-                raise SystemExit(f"{exc}; see {scratch}/serve.log") from None
-            yield host
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
-def measure(run_dir: Path, gguf: Path, host: str, cases) -> dict:
-    from ftpack.bench import run_cases
+def measure(run_dir: Path, host: str, cases) -> dict:
+    """The cases through ftpack's own benchmark loop (a cold start, a warm-up, then each case)."""
+    from ftpack.bench import CaseSet, measure as bench_cases
     from ftpack.bench.engines import ollama_engine, prompt_token_ids
-    from ftpack.bench.figures import latency_summary
-    from ftpack.score import score
+    from ftpack.evalsets import HANDWRITTEN_CASES
 
     engine = ollama_engine(f"{MODEL}:candidate", host, False, prompt_tokens=prompt_token_ids(run_dir))
-    for case in cases[:3]:  # warm-up: loaded, the system prompt cached
-        engine.ask(case)
-    replies, _ = run_cases(engine, cases)
-    engine.close()
-    summary = latency_summary([r.timing for r in replies])
-    accuracy, _ = score(cases, [r.text for r in replies])
-    return {"summary": summary, "accuracy": accuracy["task_creation_accuracy"],
-            "requests": [{"prompt_tokens": r.timing.prompt_tokens, "eval_tokens": r.timing.eval_tokens,
-                          "wall_ms": r.timing.wall_ms} for r in replies]}
+    try:
+        return bench_cases(engine, [CaseSet("hand-written", HANDWRITTEN_CASES, cases)], concurrency=1)
+    finally:
+        engine.close()
 
 
 def main() -> None:
@@ -115,7 +78,9 @@ def main() -> None:
                      "RT/bin/ollama-lib after `. RT/env.sh`")
 
     from ftpack.bench.floor import floor_report
+    from ftpack.errors import FtpackError
     from ftpack.evalsets import HANDWRITTEN_CASES
+    from ftpack.ollama_host import scratch_server
     from ftpack.register import register
     from ftpack.rundir import export_path, read_metrics
     from ftpack.score import load_cases
@@ -130,18 +95,21 @@ def main() -> None:
     runs: dict[str, list[dict]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory(prefix="ftpack-server-env-") as tmp:
         scratch = Path(tmp)
-        with server(binary, scratch, {}) as host:
-            register(run_dir, MODEL, host=host, record=False)
-        for round_ in range(args.rounds):
-            for name, environment in variants.items():
-                with server(binary, scratch, environment) as host:
-                    result = measure(run_dir, gguf, host, cases)
-                # the floor with the server stopped, in the same minute as what it is compared with
-                result["floor"] = floor_report(gguf, result["requests"], 500)
-                runs[name].append(result)
-                wall = result["summary"]["wall_ms"]
-                print(f"round {round_ + 1} {name}: p50 {wall['p50']} ms, p95 {wall['p95']} ms, served/floor "
-                      f"{result['floor']['served_over_floor']}", flush=True)
+        try:
+            with scratch_server(binary, scratch, seconds=30) as host:
+                register(run_dir, MODEL, host=host, record=False)
+            for round_ in range(args.rounds):
+                for name, environment in variants.items():
+                    with scratch_server(binary, scratch, environment, seconds=30) as host:
+                        result = measure(run_dir, host, cases)
+                    # the floor with the server stopped, in the same minute as what it is compared with
+                    result["floor"] = floor_report(gguf, result["requests"], 500)
+                    runs[name].append(result)
+                    wall = result["latency"]["wall_ms"]
+                    print(f"round {round_ + 1} {name}: p50 {wall['p50']} ms, p95 {wall['p95']} ms, served/floor "
+                          f"{result['floor']['served_over_floor']}", flush=True)
+        except FtpackError as exc:
+            raise SystemExit(f"server_environment.py: {exc}") from None
 
     def median(values) -> float:
         return round(statistics.median(values), 3)
@@ -150,15 +118,15 @@ def main() -> None:
     for name, results in runs.items():
         figures[name] = {
             "environment": variants[name],
-            "p50_ms": median(r["summary"]["wall_ms"]["p50"] for r in results),
-            "p95_ms": median(r["summary"]["wall_ms"]["p95"] for r in results),
-            "p95_ms_per_round": [r["summary"]["wall_ms"]["p95"] for r in results],
-            "ttft_p50_ms": median(r["summary"]["ttft_ms"]["p50"] for r in results),
-            "decode_tok_s": median(r["summary"]["tokens_per_second"]["p50"] for r in results),
+            "p50_ms": median(r["latency"]["wall_ms"]["p50"] for r in results),
+            "p95_ms": median(r["latency"]["wall_ms"]["p95"] for r in results),
+            "p95_ms_per_round": [r["latency"]["wall_ms"]["p95"] for r in results],
+            "ttft_p50_ms": median(r["latency"]["ttft_ms"]["p50"] for r in results),
+            "decode_tok_s": median(r["latency"]["tokens_per_second"]["p50"] for r in results),
             "floor_decode_tok_s": median(r["floor"]["decode_tokens_per_second"] for r in results),
             "served_over_floor_p50": median(r["floor"]["served_over_floor"]["p50"] for r in results),
             "served_over_floor_p95": median(r["floor"]["served_over_floor"]["p95"] for r in results),
-            "task_creation_accuracy": [r["accuracy"] for r in results],
+            "task_creation_accuracy": [r["accuracy"]["task_creation_accuracy"] for r in results],
         }
     write_report(args.name, f"Ollama server environment for {run_dir} ({binary})", figures)
 

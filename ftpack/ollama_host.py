@@ -6,13 +6,17 @@ Loopback unless the user set OLLAMA_HOST, read the way the Ollama CLI reads it (
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from ftpack.errors import FtpackError
@@ -64,6 +68,13 @@ def server_version(host: str | None = None, timeout: float = 3.0) -> str:
                           "or set OLLAMA_HOST to where it runs") from None
 
 
+
+def free_loopback_host() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"
+
+
 def wait_until_serving(host: str, process: subprocess.Popen, seconds: float = 20.0) -> None:
     """Wait for a server this process started to answer; a one-line FtpackError when it exits or stays silent."""
     deadline = time.monotonic() + seconds
@@ -77,3 +88,28 @@ def wait_until_serving(host: str, process: subprocess.Popen, seconds: float = 20
             if time.monotonic() > deadline:
                 raise FtpackError(f"{process.args[0]} serve did not answer on {host} within {seconds:g} s") from None
             time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def scratch_server(binary: str, folder: Path, environment: dict[str, str] | None = None,
+                   seconds: float = 20.0) -> Iterator[str]:
+    """`binary serve` on a free loopback port, its models and HOME in `folder` (a user's server and models
+    are not touched), `environment` on top of ours; yields its address, stops it after. Its output goes to
+    folder/serve.log; when it does not come up, a one-line FtpackError quotes the log's last line (the
+    callers delete `folder`, so naming the file would point at nothing)."""
+    host = free_loopback_host()
+    env = {**os.environ, "OLLAMA_HOST": host, "OLLAMA_MODELS": str(folder / "models"), "HOME": str(folder),
+           **(environment or {})}
+    with open(folder / "serve.log", "ab") as log:
+        process = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            try:
+                wait_until_serving(host, process, seconds)
+            except FtpackError as exc:
+                log.flush()
+                said = Path(log.name).read_text(errors="replace").strip().splitlines()
+                raise FtpackError(f"{exc}: {said[-1] if said else 'it printed nothing'}") from None
+            yield host
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

@@ -9,20 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
+from pathlib import Path
 
 import pytest
 
 from ftpack.errors import FtpackError
-from ftpack.ollama_host import base_url, server_version, wait_until_serving
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ftpack.ollama_host import base_url, scratch_server, server_version
 
 
 def _no_ollama(reason: str):
@@ -43,28 +36,19 @@ def ollama_url():
     binary = shutil.which("ollama")
     if not binary:
         _no_ollama(f"{unreachable}; and no `ollama` binary on PATH")
-    host = f"127.0.0.1:{_free_port()}"
-    scratch = tempfile.mkdtemp(prefix="ftpack-ollama-")
-    env = {**os.environ, "OLLAMA_HOST": host, "OLLAMA_MODELS": os.path.join(scratch, "models"),
-           "HOME": scratch}
-    log = open(os.path.join(scratch, "serve.log"), "wb")
-    server = subprocess.Popen([binary, "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    scratch = Path(tempfile.mkdtemp(prefix="ftpack-ollama-"))
     try:
-        try:
-            wait_until_serving(host, server)
-        except FtpackError as exc:
-            _no_ollama(f"{exc}; see {log.name}")
-        old = os.environ.get("OLLAMA_HOST")
-        os.environ["OLLAMA_HOST"] = host
-        yield base_url(host)
-        if old is None:
-            os.environ.pop("OLLAMA_HOST", None)
-        else:
-            os.environ["OLLAMA_HOST"] = old
+        with scratch_server(binary, scratch) as host:
+            old = os.environ.get("OLLAMA_HOST")
+            os.environ["OLLAMA_HOST"] = host
+            yield base_url(host)
+            if old is None:
+                os.environ.pop("OLLAMA_HOST", None)
+            else:
+                os.environ["OLLAMA_HOST"] = old
+    except FtpackError as exc:
+        _no_ollama(str(exc))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -1,5 +1,6 @@
 """Device-sized batching, version-proof trainer arguments, and the time breakdown of a real run."""
 
+import contextlib
 import dataclasses
 import json
 from pathlib import Path
@@ -97,8 +98,6 @@ def test_explicit_cadence_is_kept(tiny_run):
 
 def test_scoring_only_labelled_positions_on_cpu_changes_no_loss(tiny_model, tiny_data, tmp_path, monkeypatch):
     """The CPU compaction of TRL's fused LM head is active in training and gives the very same losses."""
-    import contextlib
-
     import torch
     from trl.trainer import utils as trl_utils
 
@@ -158,8 +157,6 @@ def test_cpu_attention_is_plain_matmuls_with_the_same_losses_as_sdpa(tiny_model,
 
 def test_lora_inputs_left_to_autocast_change_no_loss(tiny_model, tiny_data, tmp_path, monkeypatch):
     """In bf16, skipping PEFT's up-cast of LoRA inputs (autocast casts them back) trains identically."""
-    import contextlib
-
     from peft.tuners.tuners_utils import BaseTunerLayer
 
     import ftpack.train as train_module
