@@ -163,6 +163,8 @@ def _train_options(command):
                      help="LoRA alpha (default 16)."),
         click.option("--max-length", "train__max_length", type=click.IntRange(8), default=None,
                      help="Longest sequence in tokens (default 256); longer rows are reported and left out."),
+        click.option("--soup-members", "train__soup_members", type=click.IntRange(1, 16), default=None,
+                     help="Train K runs with seeds seed..seed+K-1 and average them into one adapter (K x the time; default 1)."),
     ]
     for option in reversed(options):
         command = option(command)

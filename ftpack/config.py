@@ -123,6 +123,9 @@ class TrainConfig:
     # the GPU's memory; false: batch_size and grad_accum as given. No effect on CPU.
     auto_micro_batch: bool = True
     seed: int = Field(42, ge=0)
+    # K > 1: train K runs on the same rows with seeds seed..seed+K-1 and average their weight deltas
+    # into one adapter (ftpack/train_soup.py): K times the training time, one model's serving cost
+    soup_members: int = Field(1, ge=1, le=16)
     logging_steps: int = Field(5, ge=1)
     eval_steps: int = Field(0, ge=0)  # 0: about six evaluations per run
     save_steps: int = Field(0, ge=0)  # 0: a checkpoint at every evaluation

@@ -102,7 +102,8 @@ def is_run(path: Path) -> bool:
 
 
 def _has_checkpoint(path: Path) -> bool:
-    return any((path / "checkpoints").glob("checkpoint-*"))
+    """A checkpoint of the run, or of one of its soup members (RUN_DIR/members/member-K)."""
+    return any(path.glob("checkpoints/checkpoint-*")) or any(path.glob("members/member-*/checkpoints/checkpoint-*"))
 
 
 def staging_dir(run_dir: Path) -> Path:

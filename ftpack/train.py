@@ -13,6 +13,9 @@ ftpack.chat_format), the same SFTConfig and write the same run directory:
   RUN_DIR/loss.jsonl, loss.csv, loss.png   train and val loss per logging step / evaluation
   RUN_DIR/metrics.json        {"train": {...}}: final val loss, throughput, trainable params, ...
 
+With train.soup_members K > 1, K runs of the recipe with K seeds are averaged into one adapter
+(train_soup.py); each keeps its own run directory under RUN_DIR/members.
+
 A run replacing a finished one (--overwrite) is trained beside it, in .RUN_NAME.next, and swapped
 in only when it has finished; a failed start leaves nothing behind, a killed run its checkpoints.
 
@@ -195,6 +198,12 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     if resume:
         work_dir = resumable(run_dir) or run_dir  # a killed --overwrite run resumes in its staging folder
         cfg = load_run_config(work_dir)
+    if cfg.soup_members > 1:
+        from ftpack.train_soup import train_soup
+
+        return train_soup(cfg, overwrite=overwrite, resume_in=work_dir if resume else None,
+                          extra_callbacks=extra_callbacks)
+    if resume:
         checkpoint = last_checkpoint(work_dir)
         print(f"ftpack: resuming {run_dir} from {checkpoint}" if checkpoint else
               f"ftpack: {run_dir} has no checkpoint yet: training from the start", flush=True)

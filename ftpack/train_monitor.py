@@ -37,20 +37,32 @@ def write_loss_log(run_dir: Path, log_history: list[dict[str, Any]]) -> None:
     write_text_atomic(run_dir / "loss.csv", out.getvalue())
 
 
+def read_loss_rows(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "loss.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()] \
+        if path.is_file() else []
+
+
 def plot_loss(run_dir: Path, log_history: list[dict[str, Any]]) -> Path:
+    return plot_loss_rows(run_dir, {"": loss_rows(log_history)})
+
+
+def plot_loss_rows(run_dir: Path, runs: dict[str, list[dict[str, Any]]]) -> Path:
+    """RUN_DIR/loss.png: train and val loss of each labelled run (one, or a soup's members)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = loss_rows(log_history)
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    train = [(r["step"], r["train_loss"]) for r in rows if "train_loss" in r]
-    val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
-    if train:
-        ax.plot(*zip(*train), label="train loss", color="tab:blue")
-    if val:
-        ax.plot(*zip(*val), "o-", label="val loss", color="tab:orange")
+    for index, (label, rows) in enumerate(runs.items()):
+        prefix = f"{label}: " if label else ""
+        train = [(r["step"], r["train_loss"]) for r in rows if "train_loss" in r]
+        val = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+        if train:
+            ax.plot(*zip(*train), label=f"{prefix}train loss", color=f"C{2 * index}")
+        if val:
+            ax.plot(*zip(*val), "o-", label=f"{prefix}val loss", color=f"C{2 * index + 1}")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss (assistant tokens)")
     ax.set_title(f"{run_dir.name}: loss")

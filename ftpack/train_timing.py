@@ -54,7 +54,8 @@ class PhaseClock:
             merged[name] = merged.get(name, 0.0) + seconds
         merged["total"] = time.perf_counter() - self.started
         order = ("load", "tokenize", "trainer_setup", "first_step", "warmup", "steps", "eval", "save",
-                 "loop_other", "final_save", "total")
+                 "loop_other", "final_save")
+        order += tuple(name for name in merged if name not in order and name != "total") + ("total",)
         return {name: round(merged.get(name, 0.0), 3) for name in order}
 
 
