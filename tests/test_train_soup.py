@@ -87,12 +87,17 @@ def test_soup_val_loss_is_measured_as_the_trainer_measures_it(soup_run, tiny_mod
     assert (Path(cfg.run_dir) / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_soup_exports_like_any_run(soup_run):
+def test_soup_exports_and_benchmarks_like_any_run(soup_run, tmp_path):
+    from ftpack.bench import bench
     from ftpack.export import export
 
-    cfg, _ = soup_run
-    export(cfg.run_dir, ["merged"], "q4_k_m")
+    cfg, metrics = soup_run
+    export(cfg.run_dir, ["adapter", "merged", "gguf"], "q4_k_m")
     assert (Path(cfg.run_dir) / "export" / "merged" / "model.safetensors").is_file()
+    report = bench(cfg.run_dir, engine_name="llama.cpp", out_dir=tmp_path / "bench", limit=4)
+    assert report["training"]["soup"]["seeds"] == [42, 43]
+    assert (f"A soup of 2 runs (seeds 42, 43; {', '.join(map(str, metrics['soup']['member_seconds']))} s)"
+            in (tmp_path / "bench" / "report.md").read_text())
 
 
 def test_killed_soup_resumes_without_retraining_finished_members(tiny_model, tiny_data, tmp_path, capsys):

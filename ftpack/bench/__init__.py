@@ -108,7 +108,7 @@ def bench(run_dir: str | Path, model: str | None = None, cases_file: str | None 
     report["spec"] = {"judged_set": judged.name, "criteria": judge(spec, figures)}
     report["spec"]["passed"] = all(v["passed"] for v in report["spec"]["criteria"])
     report["training"] = {key: metrics["train"].get(key) for key in
-                          ("train_rows", "train_tokens", "epochs", "steps", "train_seconds", "device", "backend")}
+                          ("train_rows", "train_tokens", "epochs", "steps", "train_seconds", "device", "backend", "soup")}
     report["run_dir"] = str(run_dir)
     if report["engine"] != "ollama":
         report["engine_note"] = engine_note or ("asked for with --engine" if engine_name == "llama.cpp"

@@ -109,6 +109,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Training budget", "", f"{t.get('train_rows')} rows, {t.get('train_tokens')} tokens per epoch, "
                   f"{t.get('epochs')} epochs, {t.get('steps')} steps, {t.get('train_seconds')} s on {t.get('device')} "
                   f"({t.get('backend')})."]
+        if t.get("soup"):
+            soup = t["soup"]
+            lines[-1] += (f" A soup of {soup['members']} runs (seeds {', '.join(map(str, soup['seeds']))}; "
+                          f"{', '.join(str(s) for s in soup['member_seconds'])} s): steps and seconds are their sums.")
     if "quantization" in report:
         q = report["quantization"]
         lines += ["", "## Quantization", "", f"The {judged} set on the f16 GGUF vs {q['quantized']}:", "",
