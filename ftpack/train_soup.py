@@ -113,17 +113,18 @@ def soup_metrics(members: list[dict[str, Any]], soup_val_loss: float | None, see
     first = members[0]
     summed = {key: sum(m[key] for m in members) for key in ("steps", "trainable_params", "train_seconds")}
     phases = {phase: sum(m["time"].get(phase, 0.0) for m in members) for phase in first["time"] if phase != "total"}
+    final_losses = [m["final_train_loss"] for m in members]
     return {
         **first, **summed,
-        "first_train_loss": first["first_train_loss"],
-        "final_train_loss": sum(m["final_train_loss"] or 0.0 for m in members) / len(members),
+        "final_train_loss": None if None in final_losses else sum(final_losses) / len(final_losses),
         "val_loss": soup_val_loss,
         "tokens_per_second": round(first["train_tokens"] * first["epochs"] * len(members) / summed["train_seconds"], 1),
         "peak_rss_mb": max(m["peak_rss_mb"] for m in members),
         "resumed_from": next((m["resumed_from"] for m in members if m["resumed_from"]), None),
         "warnings": [w for m in members for w in m["warnings"]],
-        "soup": {"members": len(members), "seeds": seeds, "member_val_losses": [m["val_loss"] for m in members], "member_seconds":
-                 [m["train_seconds"] for m in members], "adapter_rank": rank},
+        "soup": {"members": len(members), "seeds": seeds, "adapter_rank": rank,
+                 "member_val_losses": [m["val_loss"] for m in members],
+                 "member_seconds": [m["train_seconds"] for m in members]},
         "time": clock.report(phases),  # the members' phases summed, the merge and the soup's evaluation
     }
 
@@ -168,7 +169,8 @@ def _soup_in(work_dir: Path, cfg: TrainConfig, extra_callbacks: Iterable[Any]) -
             print(f"ftpack: soup member {index + 1}/{cfg.soup_members} already trained: {member_dir}", flush=True)
             members.append(finished)
             continue
-        print(f"ftpack: soup member {index + 1}/{cfg.soup_members}: seed {member.seed}", flush=True)
+        print(f"ftpack: soup member {index + 1}/{cfg.soup_members}: seed {member.seed} (each member trains as long "
+              "as one run: its estimate is for itself alone)", flush=True)
         members.append(train(member, resume=resumable(member_dir) is not None, overwrite=True,
                              extra_callbacks=extra_callbacks))
     with clock.phase("merge"):
