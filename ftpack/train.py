@@ -198,15 +198,10 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     if resume:
         work_dir = resumable(run_dir) or run_dir  # a killed --overwrite run resumes in its staging folder
         cfg = load_run_config(work_dir)
-    if cfg.soup_members > 1:
-        from ftpack.train_soup import train_soup
-
-        return train_soup(cfg, overwrite=overwrite, resume_in=work_dir if resume else None,
-                          extra_callbacks=extra_callbacks)
-    if resume:
-        checkpoint = last_checkpoint(work_dir)
-        print(f"ftpack: resuming {run_dir} from {checkpoint}" if checkpoint else
-              f"ftpack: {run_dir} has no checkpoint yet: training from the start", flush=True)
+        if cfg.soup_members == 1:  # a soup's members say this for themselves
+            checkpoint = last_checkpoint(work_dir)
+            print(f"ftpack: resuming {run_dir} from {checkpoint}" if checkpoint else
+                  f"ftpack: {run_dir} has no checkpoint yet: training from the start", flush=True)
     else:
         check_inputs(cfg, overwrite)
     # Dataset errors surface before any model is loaded.
@@ -214,21 +209,30 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     if cfg.val_file:
         load_chat_rows(cfg.val_file)
 
-    backend = choose_backend(cfg.backend)
-    if backend == "unsloth":
-        import unsloth  # noqa: F401 - patches transformers/trl, so it must be imported first
+    if cfg.soup_members > 1:
+        from ftpack.train_soup import train_soup
 
-    import torch
+        def run_in(folder: Path) -> dict[str, Any]:
+            return train_soup(folder, cfg, extra_callbacks)
+    else:
+        backend = choose_backend(cfg.backend)
+        if backend == "unsloth":
+            import unsloth  # noqa: F401 - patches transformers/trl, so it must be imported first
 
-    cuda = torch.cuda.is_available()
-    precision = choose_precision(cfg.precision, cuda)
-    base = base_models.resolve(cfg.base_model)
+        import torch
+
+        cuda = torch.cuda.is_available()
+        precision = choose_precision(cfg.precision, cuda)
+        base = base_models.resolve(cfg.base_model)
+
+        def run_in(folder: Path) -> dict[str, Any]:
+            return _train_in(folder, cfg, base, backend, cuda, precision, checkpoint, extra_callbacks, clock)
     if resume:
-        return _train_in(work_dir, cfg, base, backend, cuda, precision, checkpoint, extra_callbacks, clock)
+        return run_in(work_dir)
     pre_existing_empty = run_dir.is_dir() and not any(run_dir.iterdir())
     work_dir = open_run(run_dir, overwrite)
     try:
-        return _train_in(work_dir, cfg, base, backend, cuda, precision, None, extra_callbacks, clock)
+        return run_in(work_dir)
     except BaseException:
         discard_failed(work_dir, keep_folder=pre_existing_empty and work_dir == run_dir)
         raise

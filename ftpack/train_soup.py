@@ -29,10 +29,9 @@ from typing import Any, Iterable
 
 from ftpack import base_model as base_models
 from ftpack.config import TrainConfig
-from ftpack.data.validate import load_chat_rows
 from ftpack.errors import FtpackError
 from ftpack.fsutil import atomic_path, read_text, write_text_atomic
-from ftpack.rundir import close_run, discard_failed, is_run, open_run, read_metrics, resumable, update_metrics
+from ftpack.rundir import close_run, is_run, read_metrics, resumable, update_metrics
 from ftpack.train_monitor import plot_loss_rows, read_loss_rows
 from ftpack.train_timing import PhaseClock
 
@@ -130,28 +129,8 @@ def soup_metrics(members: list[dict[str, Any]], soup_val_loss: float | None, see
 
 
 # ------------------------------------------------------------------------------- the run
-def train_soup(cfg: TrainConfig, *, overwrite: bool, resume_in: Path | None,
-               extra_callbacks: Iterable[Any] = ()) -> dict[str, Any]:
-    """Train cfg.soup_members members and average them into RUN_DIR/adapter; resume_in continues one."""
-    from ftpack.train import check_inputs
-
-    run_dir = Path(cfg.run_dir)
-    if resume_in is not None:
-        return _soup_in(resume_in, cfg, extra_callbacks)
-    check_inputs(cfg, overwrite)
-    load_chat_rows(cfg.train_file)
-    if cfg.val_file:
-        load_chat_rows(cfg.val_file)
-    pre_existing_empty = run_dir.is_dir() and not any(run_dir.iterdir())
-    work_dir = open_run(run_dir, overwrite)
-    try:
-        return _soup_in(work_dir, cfg, extra_callbacks)
-    except BaseException:
-        discard_failed(work_dir, keep_folder=pre_existing_empty and work_dir == run_dir)
-        raise
-
-
-def _soup_in(work_dir: Path, cfg: TrainConfig, extra_callbacks: Iterable[Any]) -> dict[str, Any]:
+def train_soup(work_dir: Path, cfg: TrainConfig, extra_callbacks: Iterable[Any]) -> dict[str, Any]:
+    """Train cfg.soup_members members in work_dir (a run folder opened by train()) and average them."""
     from ftpack.train import choose_precision, train
 
     clock = PhaseClock()
