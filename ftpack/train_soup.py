@@ -110,7 +110,8 @@ def soup_metrics(members: list[dict[str, Any]], soup_val_loss: float | None, see
                  clock: PhaseClock) -> dict[str, Any]:
     """The soup's metrics.json "train" section: what one run reports, summed over its members."""
     first = members[0]
-    summed = {key: sum(m[key] for m in members) for key in ("steps", "trainable_params", "train_seconds")}
+    summed = {key: sum(m[key] for m in members) for key in ("steps", "trainable_params")}
+    summed["train_seconds"] = round(sum(m["train_seconds"] for m in members), 1)  # as one run rounds its own
     phases = {phase: sum(m["time"].get(phase, 0.0) for m in members) for phase in first["time"] if phase != "total"}
     final_losses = [m["final_train_loss"] for m in members]
     return {
