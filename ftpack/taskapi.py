@@ -172,6 +172,8 @@ def fill_defaults(call: dict[str, Any]) -> dict[str, Any]:
 #   MONTH DAY [YEAR] | DAY MONTH [YEAR]  ("dec 1", "December 1st, 2027",    -> that date; without a
 #       "1 dec", "the 1st of december")                                       year, the next one on
 #                                                                             or after today
+# Slang spellings of a word (SLANG_SPELLINGS: "tmrw", "tonite", ...) read as the word: the model is
+# trained to write the standard phrase, but one it copies as typed still means that day.
 # ---------------------------------------------------------------------------------------------
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -179,6 +181,11 @@ MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augus
           "october", "november", "december")
 NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
                 "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+
+# What people type for a date word, by the word: the generator writes these into requests, and the
+# resolver reads them in a due_date as the word itself.
+SLANG_SPELLINGS = {"tomorrow": ("tmrw", "tmr", "2moro", "tomoz"), "tonight": ("tonite", "2nite")}
+_STANDARD_SPELLING = {slang: word for word, spellings in SLANG_SPELLINGS.items() for slang in spellings}
 
 _WEEKDAY_RE = "|".join(sorted({*WEEKDAYS, *(d[:3] for d in WEEKDAYS), "tues", "thur", "thurs"},
                               key=len, reverse=True))
@@ -227,7 +234,7 @@ def resolve_due_date(value: str | None, today: dt.date) -> dt.date | None:
     """
     if value is None:
         return None
-    text = " ".join(str(value).strip().lower().split())
+    text = " ".join(_STANDARD_SPELLING.get(word, word) for word in str(value).strip().lower().split())
     if _ISO.match(text):
         return dt.date.fromisoformat(text)
     p = _PATTERNS

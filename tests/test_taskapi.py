@@ -12,6 +12,8 @@ SAT = dt.date(2026, 11, 21)  # a Saturday
     ("2026-12-05", "2026-12-05"),
     ("today", "2026-11-21"), ("Tonight", "2026-11-21"), ("this evening", "2026-11-21"),
     ("tomorrow", "2026-11-22"), ("tomorrow morning", "2026-11-22"),
+    ("tonite", "2026-11-21"), ("tmrw", "2026-11-22"), ("2moro evening", "2026-11-22"),  # slang spellings
+    ("day after tmr", "2026-11-23"),
     ("day after tomorrow", "2026-11-23"), ("the day after tomorrow", "2026-11-23"),
     ("friday", "2026-11-27"), ("next Friday", "2026-11-27"), ("this fri", "2026-11-27"), ("on monday", "2026-11-23"),
     ("saturday", "2026-11-28"),  # the same weekday as today means a week ahead
@@ -29,7 +31,8 @@ def test_date_phrases_resolve_against_today(phrase, expected):
     assert taskapi.resolve_due_date(phrase, SAT).isoformat() == expected
 
 
-@pytest.mark.parametrize("phrase", ["soon", "next month", "2026-13-01", "feb 30", "april 31 2027", "in many days"])
+@pytest.mark.parametrize("phrase", ["soon", "next month", "2026-13-01", "feb 30", "april 31 2027", "in many days",
+                                   "tmrwx", "tonite!"])
 def test_unknown_or_impossible_dates_are_rejected(phrase):
     with pytest.raises(ValueError):
         taskapi.resolve_due_date(phrase, SAT)

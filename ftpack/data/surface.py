@@ -157,7 +157,7 @@ def _date_lead(rng: random.Random, phrase: str) -> str:
 
 
 # What people type for a date the grammar writes otherwise: the assistant writes the grammar's form.
-SLANG_DATES = {"tomorrow": ["tmrw", "tmr", "2moro", "tomoz"], "tonight": ["tonite", "2nite"]}
+SLANG_DATES = taskapi.SLANG_SPELLINGS
 
 
 def spoken(rng: random.Random, phrase: str) -> str:
