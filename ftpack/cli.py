@@ -161,6 +161,8 @@ def _train_options(command):
         click.option("--lora-r", "train__lora_r", type=click.IntRange(1), default=None, help="LoRA rank (default 16)."),
         click.option("--lora-alpha", "train__lora_alpha", type=click.IntRange(1), default=None,
                      help="LoRA alpha (default 16)."),
+        click.option("--lora-first-layer", "train__lora_first_layer", type=click.IntRange(0), default=None,
+                     help="Adapt decoder layers from this index up; the ones below train faster, untouched (default 0: all)."),
         click.option("--max-length", "train__max_length", type=click.IntRange(8), default=None,
                      help="Longest sequence in tokens (default 256); longer rows are reported and left out."),
         click.option("--soup-members", "train__soup_members", type=click.IntRange(1, 16), default=None,

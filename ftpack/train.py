@@ -125,7 +125,8 @@ def load_trl(base_path: str, cfg: TrainConfig, precision: str, cuda: bool):
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype, attn_implementation=attention_for(cuda))
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM")
+                      target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM",
+                      layers_to_transform=adapted_layers(cfg, model.config.num_hidden_layers))
     try:
         model = get_peft_model(model, lora)
     except ValueError as exc:
@@ -157,9 +158,20 @@ def load_unsloth(base_path: str, cfg: TrainConfig, precision: str):
     model = FastLanguageModel.get_peft_model(
         model, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
         target_modules=cfg.target_modules, bias="none",
+        layers_to_transform=adapted_layers(cfg, model.config.num_hidden_layers),
         use_gradient_checkpointing="unsloth" if checkpointing else False,
         random_state=cfg.seed)
     return model, tokenizer
+
+
+def adapted_layers(cfg: TrainConfig, count: int) -> list[int] | None:
+    """The decoder layers LoRA adapts, of count: None for all, else lora_first_layer up to the last."""
+    if not cfg.lora_first_layer:
+        return None
+    if cfg.lora_first_layer >= count:
+        raise FtpackError(f"train.lora_first_layer {cfg.lora_first_layer} leaves no layer to adapt: "
+                          f"{cfg.base_model} has {count} decoder layers (0-{count - 1}); set it below {count}")
+    return list(range(cfg.lora_first_layer, count))
 
 
 def _linear_names(model: Any) -> list[str]:
@@ -224,6 +236,8 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
         cuda = torch.cuda.is_available()
         precision = choose_precision(cfg.precision, cuda)
         base = base_models.resolve(cfg.base_model)
+        if cfg.lora_first_layer:  # said before the model loads, from its config.json
+            adapted_layers(cfg, json.loads((Path(base.path) / "config.json").read_text())["num_hidden_layers"])
 
         def run_in(folder: Path) -> dict[str, Any]:
             return _train_in(folder, cfg, base, backend, cuda, precision, checkpoint, extra_callbacks, clock)

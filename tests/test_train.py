@@ -189,3 +189,22 @@ def test_sweep_tables_val_loss_and_writes_best(tiny_model, tiny_data, tmp_path):
     assert "| run |" in result["table"]
     again = sweep(cfg, SweepConfig(learning_rates=[1e-3, 1e-2], lora_ranks=[4], epochs=[1.0]))
     assert again["best"]["name"] == result["best"]["name"]  # finished points are kept, not retrained
+
+
+def test_lora_first_layer_adapts_only_the_layers_above(tiny_model, tiny_data, tmp_path):
+    from safetensors import safe_open
+
+    cfg = tiny_config(tiny_model, tiny_data, tmp_path / "upper", max_steps=2, eval_steps=2, lora_first_layer=1)
+    metrics = train(cfg)
+    adapter = tmp_path / "upper" / "adapter"
+    with safe_open(adapter / "adapter_model.safetensors", "pt") as weights:
+        layers = {key.split(".layers.")[1].split(".")[0] for key in weights.keys()}
+    assert layers == {"1"}  # the tiny model has layers 0 and 1
+    assert json.loads((adapter / "adapter_config.json").read_text())["layers_to_transform"] == [1]
+    assert metrics["final_train_loss"] is not None
+
+    run = run_cli("train", "--base-model", str(tiny_model), "--data", str(tiny_data / "train.jsonl"),
+                  "--val", str(tiny_data / "val.jsonl"), "--run-dir", str(tmp_path / "none"), "--lora-first-layer", "2")
+    assert run.returncode == 2
+    assert "train.lora_first_layer 2 leaves no layer to adapt" in run.stderr and run.stderr.count("\n") == 1, run.stderr
+    assert not (tmp_path / "none").exists()
