@@ -158,6 +158,23 @@ def test_titles_reach_beyond_the_word_lists(dataset):
     assert len({w for t in unlisted for w in re.findall(r"[a-z]+", t.casefold())} - listed) > 60
 
 
+def test_tags_reach_beyond_the_tag_list(dataset):
+    """People tag with their own words: a model that saw only the listed tags swaps an unknown one
+    for a listed look-alike ("football" -> "finance"), so some training tags are any word, and
+    every tag is copied from the request."""
+    from ftpack.data.vocab import TAGS
+
+    tags = []
+    for row in read_jsonl(dataset / "train.jsonl"):
+        call = taskapi.parse_reply(row["messages"][2]["content"])
+        for tag in call.get("tags") or call.get("changes", {}).get("tags") or []:
+            assert tag.casefold() in row["messages"][1]["content"].casefold(), row
+            tags.append(tag.casefold())
+    unlisted = [t for t in tags if t not in TAGS]
+    assert 0.2 < len(unlisted) / len(tags) < 0.5
+    assert len(set(unlisted)) > 0.8 * len(unlisted)  # words, not a second list
+
+
 def test_date_phrases_are_copied_from_the_request(dataset):
     for row in read_jsonl(dataset / "train.jsonl"):
         call = taskapi.parse_reply(row["messages"][2]["content"])

@@ -81,7 +81,7 @@ def make_create(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]
     date = sf.date_phrase(rng, today) if rng.random() < 0.62 else None
     # Priority cues are what small models get wrong most (measured): give every level enough rows.
     priority = rng.choices([None, "high", "low", "medium"], [32, 30, 26, 12])[0]
-    tags = rng.sample(vocab.TAGS, rng.choices([0, 1, 2, 3], [58, 26, 12, 4])[0])
+    tags = vocab.tag_names(rng, rng.choices([0, 1, 2, 3], [58, 26, 12, 4])[0])
     frame = rng.choice(CREATE_FRAMES)
     if rng.random() < 0.12:
         frame = sf.typo(rng, frame)
@@ -121,7 +121,7 @@ def make_update(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]
     if "title" in kind:
         changes["title"] = sf.compose_title(rng)
     if kind == "tags":
-        changes["tags"] = rng.sample(vocab.TAGS, rng.choices([0, 1, 2], [10, 60, 30])[0])
+        changes["tags"] = vocab.tag_names(rng, rng.choices([0, 1, 2], [10, 60, 30])[0])
     p, d, n = changes.get("priority", ""), changes.get("due_date") or "", changes.get("title", "")
     cue = rng.choice(sf.PRIORITY_CUES[p]) if p else ""
     if kind == "priority":
@@ -289,7 +289,7 @@ NO_TITLE_REQUESTS = ["remind me {d}", "add a task", "new todo, {c}", "create a t
 
 
 def make_clarify(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
-    values = {"x": _described_task(rng), "g": rng.choice(vocab.TAGS), "d": sf.date_phrase(rng, today),
+    values = {"x": _described_task(rng), "g": vocab.tag_names(rng, 1)[0], "d": sf.date_phrase(rng, today),
               "n": sf.compose_title(rng), "p": rng.choice(taskapi.PRIORITIES),
               "c": rng.choice(sf.PRIORITY_CUES[rng.choice(taskapi.PRIORITIES)])}
     kind = rng.choices(["delete", "complete", "update", "no_title", "no_change"], [28, 26, 26, 12, 8])[0]

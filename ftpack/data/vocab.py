@@ -9,6 +9,7 @@ Some objects and complements are traps on purpose: operation words ("update", "d
 
 from __future__ import annotations
 
+import random
 from functools import lru_cache
 
 from ftpack.errors import FtpackError
@@ -172,6 +173,10 @@ TAGS = [
     "house", "bills", "church", "volunteering", "clients", "hobby", "music", "reading", "wedding", "moving",
     "taxes", "dev", "ops", "marketing", "kitchen", "baby", "photos", "cleaning", "appointments",
 ]
+# People tag with their own words ("ferments", "woodwork": a quarter of the hand-written set's tags
+# are in no list): a model that saw only TAGS swaps an unknown tag for a listed look-alike
+# ("football" -> "finance", "ferments" -> "fruits": measured), so some tags are any word.
+OPEN_TAG_SHARE = 0.35
 
 
 # ------------------------------------------------------------------------- open vocabulary
@@ -204,6 +209,16 @@ def open_words() -> tuple[str, ...]:
     low, high = OPEN_WORD_RANKS
     return tuple(w for w in wordfreq.top_n_list("en", high)[low:]
                  if w.isalpha() and w.isascii() and len(w) >= 4 and w not in _CALL_WORDS and w not in _UNWANTED)
+
+
+def tag_names(rng: random.Random, count: int) -> list[str]:
+    """count distinct tags: from TAGS, or now and then any word."""
+    tags: list[str] = []
+    while len(tags) < count:
+        tag = rng.choice(open_words() if rng.random() < OPEN_TAG_SHARE else TAGS)
+        if tag not in tags:
+            tags.append(tag)
+    return tags
 
 
 def wordfreq_version() -> str:
