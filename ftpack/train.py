@@ -38,7 +38,7 @@ from ftpack.chat_format import end_of_turn_tokens, tokenize
 from ftpack.config import TrainConfig
 from ftpack.data.validate import load_chat_rows
 from ftpack.errors import FtpackError
-from ftpack.fsutil import atomic_path, read_text, write_text_atomic
+from ftpack.fsutil import atomic_path, read_json, read_text, write_text_atomic
 from ftpack.machine import describe as describe_cpu
 from ftpack.rundir import (close_run, discard_failed, load_run_config, open_run, plan_run, resumable,
                            update_metrics)
@@ -126,7 +126,7 @@ def load_trl(base_path: str, cfg: TrainConfig, precision: str, cuda: bool):
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype=dtype, attn_implementation=attention_for(cuda))
     lora = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
                       target_modules=cfg.target_modules, bias="none", task_type="CAUSAL_LM",
-                      layers_to_transform=adapted_layers(cfg, model.config.num_hidden_layers))
+                      layers_to_transform=adapted_layers(cfg, model.config.to_dict()))
     try:
         model = get_peft_model(model, lora)
     except ValueError as exc:
@@ -158,16 +158,18 @@ def load_unsloth(base_path: str, cfg: TrainConfig, precision: str):
     model = FastLanguageModel.get_peft_model(
         model, r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
         target_modules=cfg.target_modules, bias="none",
-        layers_to_transform=adapted_layers(cfg, model.config.num_hidden_layers),
+        layers_to_transform=adapted_layers(cfg, model.config.to_dict()),
         use_gradient_checkpointing="unsloth" if checkpointing else False,
         random_state=cfg.seed)
     return model, tokenizer
 
 
-def adapted_layers(cfg: TrainConfig, count: int) -> list[int] | None:
-    """The decoder layers LoRA adapts, of count: None for all, else lora_first_layer up to the last."""
+def adapted_layers(cfg: TrainConfig, model_config: dict[str, Any]) -> list[int] | None:
+    """The decoder layers LoRA adapts: None for all, else lora_first_layer up to the last.
+    model_config: the base model's config.json as a dict; read only when some layers are left out."""
     if not cfg.lora_first_layer:
         return None
+    count = (model_config.get("text_config") or model_config)["num_hidden_layers"]  # as ModelShape.of reads it
     if cfg.lora_first_layer >= count:
         raise FtpackError(f"train.lora_first_layer {cfg.lora_first_layer} leaves no layer to adapt: "
                           f"{cfg.base_model} has {count} decoder layers (0-{count - 1}); set it below {count}")
@@ -237,7 +239,7 @@ def train(cfg: TrainConfig, *, overwrite: bool = False, resume: bool = False,
         precision = choose_precision(cfg.precision, cuda)
         base = base_models.resolve(cfg.base_model)
         if cfg.lora_first_layer:  # said before the model loads, from its config.json
-            adapted_layers(cfg, json.loads((Path(base.path) / "config.json").read_text())["num_hidden_layers"])
+            adapted_layers(cfg, read_json(Path(base.path) / "config.json", "restore the base model"))
 
         def run_in(folder: Path) -> dict[str, Any]:
             return _train_in(folder, cfg, base, backend, cuda, precision, checkpoint, extra_callbacks, clock)

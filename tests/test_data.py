@@ -9,7 +9,6 @@ import pytest
 
 from ftpack import taskapi
 from ftpack.data.generate import generate
-from ftpack.data.surface import SLANG_DATES
 from ftpack.score import load_cases, score
 
 
@@ -180,7 +179,7 @@ def test_date_phrases_are_copied_from_the_request(dataset):
         call = taskapi.parse_reply(row["messages"][2]["content"])
         due = call.get("due_date") or call.get("changes", {}).get("due_date")
         if due:  # as written, up to case ("Tomorrow I must ..." -> "tomorrow"), or its slang ("tmrw")
-            typed = [due, *SLANG_DATES.get(due.casefold(), [])]
+            typed = [due, *taskapi.SLANG_SPELLINGS.get(due.casefold(), ())]
             assert any(t.casefold() in row["messages"][1]["content"].casefold() for t in typed), row
 
 

@@ -156,14 +156,10 @@ def _date_lead(rng: random.Random, phrase: str) -> str:
     return rng.choice(["", "on ", "by ", "due ", "before ", "for ", "no later than "])
 
 
-# What people type for a date the grammar writes otherwise: the assistant writes the grammar's form.
-SLANG_DATES = taskapi.SLANG_SPELLINGS
-
-
 def spoken(rng: random.Random, phrase: str) -> str:
     """The date as typed: now and then a slang spelling of it."""
-    if phrase.lower() in SLANG_DATES and rng.random() < 0.15:
-        return rng.choice(SLANG_DATES[phrase.lower()])
+    if phrase.lower() in taskapi.SLANG_SPELLINGS and rng.random() < 0.15:  # the assistant writes the grammar's form
+        return rng.choice(taskapi.SLANG_SPELLINGS[phrase.lower()])
     return phrase
 
 
