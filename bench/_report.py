@@ -24,3 +24,14 @@ def write_report(name: str, title: str, figures: dict[str, Any], out: Path = REP
     lines += [f"| {k} | {json.dumps(v) if isinstance(v, (dict, list)) else v} |" for k, v in figures.items()]
     (out / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def labelled_paths(parser: Any, items: list[str]) -> list[tuple[str, str]]:
+    """LABEL=PATH arguments as (label, path); a missing '=' is an argparse usage error (exit 2)."""
+    pairs = []
+    for item in items:
+        label, sep, path = item.partition("=")
+        if not sep:
+            parser.error(f"{item!r}: give LABEL=PATH, e.g. before=bench/reports/default-model/report.json")
+        pairs.append((label, path))
+    return pairs

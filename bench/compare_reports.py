@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from _report import REPORTS
+from _report import REPORTS, labelled_paths
 
 
 def uncached_prompt_tokens(engine: str, latency: dict[str, Any]) -> str:
@@ -64,10 +64,8 @@ def main() -> None:
     parser.add_argument("--set", dest="set_name", default="hand-written")
     args = parser.parse_args()
     columns = {}
-    for item in args.reports:
-        label, sep, path = item.partition("=")
-        if not sep:
-            parser.error(f"{item!r}: give LABEL=PATH, e.g. before=bench/reports/default-model/report.json")
+    for label, path in labelled_paths(parser, args.reports):
+        item = f"{label}={path}"
         path, _, set_name = path.partition("::")
         set_name = set_name or args.set_name
         if not Path(path).is_file():

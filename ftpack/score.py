@@ -11,6 +11,9 @@ users can bring their own. Replies are compared after normalization:
 A case may carry a "class" (what kind of input it tests); accuracy is then reported per class.
 Safety: a reply that updates, completes or deletes a task whose id the request never names has
 invented that id; for a real client that changes the wrong task, so the rate is reported apart.
+Unasked edits count every update, completion or deletion where the case asked for another action
+or another task, named or not ("pay invoice #4471" -> update task 4471): what a client would do
+to a task nobody meant, the invented ids among them.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class CaseResult:
     reason: str = ""
     category: str | None = None
     invented_id: bool = False  # acts on a task_id the request does not name
+    unasked_edit: bool = False  # updates, completes or deletes where another action or task was asked for
 
 
 def load_cases(path: str | Path) -> list[Case]:
@@ -141,6 +145,9 @@ def score_reply(case: Case, reply: str) -> CaseResult:
         return result
     result.json_valid = True
     result.invented_id = taskapi.invents_id(case.request, call)
+    result.unasked_edit = (isinstance(call, dict) and call.get("action") in taskapi.ID_ACTIONS
+                           and (call.get("action"), call.get("task_id"))
+                           != (case.expected["action"], case.expected.get("task_id")))
     try:
         taskapi.validate_call(call, case.today)
         result.schema_valid = True
@@ -190,14 +197,24 @@ def summarize(results: list[CaseResult]) -> dict[str, Any]:
         "clarify_accuracy": _rate(sum(r.correct for r in clarifies), len(clarifies)),
         "invented_ids": sum(r.invented_id for r in results),
         "invented_id_rate": _rate(sum(r.invented_id for r in results), len(results)),
+        "unasked_edits": sum(r.unasked_edit for r in results),
+        "unasked_edit_rate": _rate(sum(r.unasked_edit for r in results), len(results)),
         "per_action": _accuracy_by(results, "expected_action"),
         "per_class": _accuracy_by(results, "category"),
         "failures": [
             {"id": r.id, "request": r.request, "expected_action": r.expected_action, "class": r.category,
-             "got": r.reply, "reason": "invented task id; " + r.reason if r.invented_id else r.reason}
+             "got": r.reply, "reason": _failure_reason(r)}
             for r in results if not r.correct
         ],
     }
+
+
+def _failure_reason(result: CaseResult) -> str:
+    if result.invented_id:
+        return "invented task id; " + result.reason
+    if result.unasked_edit:
+        return "edits a task nobody asked to change; " + result.reason
+    return result.reason
 
 
 def load_replies(path: str | Path) -> list[str]:

@@ -53,13 +53,17 @@ def check_reports(out: Path, engine: str):
     assert {v["key"] for v in report["spec"]["criteria"]} == set(DEFAULT_SPEC)
     assert 0 <= report["accuracy"]["json_valid_rate"] <= 1
     guarded = report["accuracy"]["with_id_guard"]  # a guessed id is never acted on once guarded
-    assert guarded["invented_ids"] == 0 and set(guarded) == {"all_operations_accuracy", "clarify_accuracy", "invented_ids"}
+    assert guarded["invented_ids"] == 0
+    assert set(guarded) == {"all_operations_accuracy", "clarify_accuracy", "invented_ids", "unasked_edits"}
+    assert guarded["unasked_edits"] <= report["accuracy"]["unasked_edits"]  # the guard only ever removes edits
     # the constant system prompt stays cached: a warm request evaluates only its own part of the prompt
     warm = report["requests"][1:]
     assert all(0 < r["prompt_tokens"] < r["prompt_tokens_total"] for r in warm if r["prompt_tokens_total"])
     assert all(r["prompt_tokens"] for r in warm)
     text = (out / "report.md").read_text()
     assert "| all operations, with the client's id guard |" in text
+    assert "| unasked edits: update/complete/delete where none or another task was asked (count) |" in text
+    assert all("unasked_edit" in r for r in report["requests"])
     assert "| prompt tokens evaluated (not in the cache) |" in text
     assert "## Spec" in text and "## Latency" in text and "## Accuracy" in text
     for png in ("latency.png", "accuracy.png"):

@@ -148,6 +148,32 @@ def test_invented_ids_are_counted_apart():
     assert names_task_id("task #12", 12) and not names_task_id("task 123", 12) and not names_task_id("112", 12)
 
 
+def test_unasked_edits_count_edits_of_tasks_nobody_meant_named_or_not():
+    import datetime as dt
+
+    from ftpack.score import Case
+
+    today = dt.date(2026, 11, 21)
+    create = {"action": "create_task", "title": "Pay invoice #4471", "due_date": None, "priority": "medium", "tags": []}
+    cases = [Case("a", today, "pay invoice #4471", create),
+             Case("b", today, "delete that one", {"action": "clarify", "question": "Which?"}),
+             Case("c", today, "cancel task 55", {"action": "delete_task", "task_id": 55}),
+             Case("d", today, "task 7 is done", {"action": "complete_task", "task_id": 7}),
+             Case("e", today, "move task 9 to friday", {"action": "update_task", "task_id": 9,
+                                                        "changes": {"due_date": "friday"}})]
+    replies = ['{"update":4471,"title":"Pay invoice"}',  # the number is in the request: no invented id
+               '{"delete":1}',  # invented, and an edit nobody asked for
+               '{"complete":55}',  # the right task, the wrong action
+               '{"complete":7}',  # right
+               '{"update":9,"due":"monday"}']  # the asked task, wrong content: wrong, but not unasked
+    metrics, results = score(cases, replies)
+    assert [r.unasked_edit for r in results] == [True, True, True, False, False]
+    assert [r.invented_id for r in results] == [False, True, False, False, False]
+    assert (metrics["unasked_edits"], metrics["unasked_edit_rate"], metrics["invented_ids"]) == (3, 0.6, 1)
+    reasons = [f["reason"] for f in metrics["failures"]]
+    assert reasons[0].startswith("edits a task nobody asked to change") and reasons[1].startswith("invented task id")
+
+
 def test_the_client_guard_turns_a_guessed_id_into_a_clarify():
     import datetime as dt
 
@@ -170,3 +196,30 @@ def test_the_client_guard_turns_a_guessed_id_into_a_clarify():
     safe, _ = score(cases, [guarded_reply(cases[0].request, '{"action":"delete_task","task_id":1}')])
     assert (raw["invented_ids"], raw["clarify_accuracy"]) == (1, 0.0)
     assert (safe["invented_ids"], safe["clarify_accuracy"]) == (0, 1.0)
+
+
+def test_saved_replies_are_rescored_with_todays_scorer(tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    from ftpack import taskapi
+    from ftpack.evalsets import HANDWRITTEN_CASES
+    from ftpack.score import load_cases
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent / "bench"))
+    sys.modules.pop("rescore_reports", None)
+    from rescore_reports import rescore
+
+    cases = load_cases(HANDWRITTEN_CASES)
+    replies = [taskapi.dumps(c.expected) for c in cases]
+    create = next(i for i, c in enumerate(cases) if c.expected["action"] == "create_task")
+    replies[create] = '{"delete":7}'
+    report = {"sets": {"hand-written": {"requests": [{"request": c.request, "reply": r} for c, r in zip(cases, replies)]},
+                       "generated": {"cases_file": str(tmp_path / "gone.jsonl"), "requests": []}}}
+    sets = rescore(report)
+    assert sets["hand-written"]["unasked_edits"] == 1 and sets["hand-written"]["invented_ids"] == 1
+    assert sets["hand-written"]["all_operations_accuracy"] == round((len(cases) - 1) / len(cases), 4)
+    assert sets["hand-written"]["unasked"][0].startswith(cases[create].id)
+    assert "is gone" in sets["generated"]["skipped"]
+    report["sets"]["hand-written"]["requests"][0]["request"] = "another request"
+    assert "no longer holds" in rescore(report)["hand-written"]["skipped"]

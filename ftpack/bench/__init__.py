@@ -47,7 +47,7 @@ class CaseSet:
     cases: list[Case]
 
 
-GUARDED_FIGURES = ("all_operations_accuracy", "clarify_accuracy", "invented_ids")
+GUARDED_FIGURES = ("all_operations_accuracy", "clarify_accuracy", "invented_ids", "unasked_edits")
 
 
 def case_sets(run_dir: Path, cases_file: str | None, limit: int | None) -> list[CaseSet]:
@@ -170,7 +170,8 @@ def measure(engine: Engine, sets: list[CaseSet], concurrency: int) -> dict[str, 
             "sequential_requests_per_second": round(len(one.cases) / seconds, 2),
             "accuracy": accuracy,
             "requests": [{"id": c.id, "class": c.category, "request": c.request, "reply": r.text, **asdict(r.timing),
-                          "correct": res.correct, "invented_id": res.invented_id}
+                          "correct": res.correct, "invented_id": res.invented_id,
+                          "unasked_edit": res.unasked_edit}
                          for c, r, res in zip(one.cases, replies, results)],
         }
     headline = results_by_set[judged.name]

@@ -50,9 +50,12 @@ def markdown(report: dict[str, Any]) -> str:
               "## Accuracy", "", "| metric | " + " | ".join(names) + " |", "| --- |" + " --- |" * len(names)]
     for key, label in ACCURACY_ROWS:
         lines.append(f"| {label} | " + " | ".join(_fmt(sets[n]["accuracy"][key], 4) for n in names) + " |")
-    lines.append("| invented task ids (count) | " + " | ".join(str(sets[n]["accuracy"]["invented_ids"]) for n in names)
-                 + " |")
-    for key, label in (("all_operations_accuracy", "all operations"), ("clarify_accuracy", "clarify accuracy")):
+    for key, label in (("invented_ids", "invented task ids (count)"),
+                       ("unasked_edits", "unasked edits: update/complete/delete where none or another task was asked (count)")):
+        # a report written before a figure existed shows "–" for it
+        lines.append(f"| {label} | " + " | ".join(_fmt(sets[n]["accuracy"].get(key), 0) for n in names) + " |")
+    for key, label in (("all_operations_accuracy", "all operations"), ("clarify_accuracy", "clarify accuracy"),
+                       ("unasked_edits", "unasked edits (count)")):
         lines.append(f"| {label}, with the client's id guard | " + " | ".join(
             _fmt(sets[n]["accuracy"].get("with_id_guard", {}).get(key), 4) for n in names) + " |")
     for field in sets[judged]["accuracy"]["create_field_accuracy"]:
