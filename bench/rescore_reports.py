@@ -29,15 +29,14 @@ def rescore(report: dict[str, Any]) -> dict[str, Any]:
     sets: dict[str, Any] = {}
     for name, one in report["sets"].items():
         cases_file = SHIPPED_SETS.get(name) or ROOT / one["cases_file"]  # `ftpack ship` writes it relative
-        replies = [r["reply"] for r in one["requests"]]
-        if not Path(cases_file).is_file():
+        if not cases_file.is_file():
             sets[name] = {"skipped": f"{cases_file} is gone"}
             continue
         cases = load_cases(cases_file)
         if [c.request for c in cases] != [r["request"] for r in one["requests"]]:
             sets[name] = {"skipped": f"{cases_file} no longer holds the requests these replies answer"}
             continue
-        metrics, results = score(cases, replies)
+        metrics, results = score(cases, [r["reply"] for r in one["requests"]])
         sets[name] = {**{key: metrics[key] for key in FIGURES},
                       "unasked": [f"{r.id}: {r.request!r} -> {r.reply}" for r in results if r.unasked_edit]}
     return sets
