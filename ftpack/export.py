@@ -199,6 +199,29 @@ def bos_to_strip(tokenizer: Any, gguf: Path) -> str:
     return bos if bos and gguf_metadata(gguf).get("add_bos_token") else ""
 
 
+class ReplyCap:
+    """A llama-cpp-python stopping criterion that ends a reply after `max_tokens` sampled tokens.
+
+    create_completion's own max_tokens is not checked while the reply ends in an incomplete UTF-8
+    character (0.3.x skips the check then), so a model that loops on stray byte tokens runs past it
+    until the context is full and llama_decode fails. `sampled` counts every sampled token, the
+    end-of-turn one included, as Ollama's eval_count does."""
+
+    def __init__(self, max_tokens: int):
+        self.max_tokens, self.sampled, self._prompt_length = max_tokens, 0, None
+
+    def __call__(self, input_ids: Any, logits: Any) -> bool:
+        if self._prompt_length is None:  # the first call sees the whole prompt, cached prefix included
+            self._prompt_length = len(input_ids)
+        self.sampled = min(len(input_ids) - self._prompt_length + 1, self.max_tokens)
+        return len(input_ids) - self._prompt_length >= self.max_tokens
+
+    def criteria(self) -> Any:
+        import llama_cpp
+
+        return llama_cpp.StoppingCriteriaList([self])
+
+
 def smoke_test(path: Path, tokenizer: Any, stop: list[str]) -> dict[str, Any]:
     """Load the GGUF in llama.cpp and answer one test request with the training template."""
     import llama_cpp
@@ -211,7 +234,8 @@ def smoke_test(path: Path, tokenizer: Any, stop: list[str]) -> dict[str, Any]:
     llm = llama_cpp.Llama(model_path=str(path), n_ctx=512, verbose=False, seed=0)
     try:
         loaded = time.perf_counter()
-        out = llm.create_completion(prompt, max_tokens=64, temperature=0.0, stop=stop)
+        out = llm.create_completion(prompt, max_tokens=64, temperature=0.0, stop=stop,
+                                    stopping_criteria=ReplyCap(64).criteria())
     finally:
         llm.close()
     return {"request": conversation[-1]["content"], "reply": out["choices"][0]["text"],

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ftpack.errors import FtpackError
-from ftpack.export import check_gguf_tokenizer, export, gguf_metadata
+from ftpack.export import ReplyCap, check_gguf_tokenizer, export, gguf_metadata
 
 
 def test_every_format_is_written_and_checked(tiny_export, smollm2_tokenizer):
@@ -52,6 +52,34 @@ def test_q4_gguf_generates_with_the_same_tokens_as_hf(tiny_export, smollm2_token
             smollm2_tokenizer(prompt, add_special_tokens=False)["input_ids"]
         out = llm.create_completion(prompt, max_tokens=8, temperature=0.0)
         assert out["usage"]["completion_tokens"] >= 1
+    finally:
+        llm.close()
+
+
+def test_a_reply_of_stray_bytes_stops_at_its_cap(tiny_export, smollm2_tokenizer):
+    """llama-cpp-python skips its max_tokens check while a reply ends in an incomplete UTF-8
+    character: a model looping on such bytes ran on until the context was full and llama_decode
+    failed (a tiny test model did, in the benchmark). ReplyCap ends it at the cap."""
+    import llama_cpp
+    import numpy as np
+
+    run_dir, _ = tiny_export
+    lead_byte = smollm2_tokenizer.convert_tokens_to_ids("\u00f0")  # byte 0xF0 opens a 4-byte character
+
+    def only_lead_bytes(input_ids, scores):
+        forced = np.full_like(scores, -np.inf)
+        forced[lead_byte] = 0.0
+        return forced
+
+    prompt = smollm2_tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False,
+                                                   add_generation_prompt=True)
+    llm = llama_cpp.Llama(model_path=str(Path(run_dir) / "export" / "model-q4_k_m.gguf"), n_ctx=128, verbose=False)
+    try:
+        assert len(llm.tokenize(prompt.encode(), add_bos=False, special=True)) + 64 < 128
+        cap = ReplyCap(64)
+        llm.create_completion(prompt, max_tokens=64, temperature=0.0, stopping_criteria=cap.criteria(),
+                              logits_processor=llama_cpp.LogitsProcessorList([only_lead_bytes]))
+        assert cap.sampled == 64 and llm.n_tokens < 128
     finally:
         llm.close()
 

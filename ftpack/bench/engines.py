@@ -158,7 +158,7 @@ def ollama_engine(model: str, host: str | None, structured: bool, options: dict[
 def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | None = None) -> Engine:
     import llama_cpp
 
-    from ftpack.export import bos_to_strip
+    from ftpack.export import ReplyCap, bos_to_strip
 
     tokenizer = training_tokenizer(run_dir)
     stop = read_metrics(run_dir)["train"]["stop_tokens"]
@@ -187,17 +187,17 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | 
         # llama-cpp-python reuses the longest prefix it already evaluated (as Ollama does): count
         # only the tokens this request really evaluates
         cached = llm.longest_token_prefix(llm._input_ids.tolist(), tokens[:-1]) if llm.n_tokens else 0
-        first, parts, usage_tokens = None, [], 0
-        for chunk in llm.create_completion(prompt, max_tokens=MAX_REPLY_TOKENS, temperature=0.0, stop=stop, stream=True, grammar=grammar):
+        first, parts, cap = None, [], ReplyCap(MAX_REPLY_TOKENS)
+        for chunk in llm.create_completion(prompt, max_tokens=MAX_REPLY_TOKENS, temperature=0.0, stop=stop, stream=True,
+                                           grammar=grammar, stopping_criteria=cap.criteria()):
             text = chunk["choices"][0]["text"]
             if text and first is None:
                 first = time.perf_counter()
             parts.append(text)
-            usage_tokens += 1
         wall = time.perf_counter() - started
         return Reply("".join(parts), Timing(wall_ms=wall * 1000, ttft_ms=(first - started) * 1000 if first else None,
                                             prompt_tokens=len(tokens) - cached, prompt_tokens_total=len(tokens),
-                                            eval_tokens=usage_tokens, load_ms=load_ms,
+                                            eval_tokens=cap.sampled, load_ms=load_ms,
                                             eval_ms=(wall - ((first or started) - started)) * 1000))
 
     def unload() -> None:
