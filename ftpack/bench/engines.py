@@ -144,10 +144,18 @@ def ollama_engine(model: str, host: str | None, structured: bool, options: dict[
         return Reply("".join(parts), timing)
 
     def unload() -> None:
+        import httpx
+
         cache["previous"] = None
         client.generate(model=model, prompt="", keep_alive=0)
         for _ in range(100):  # wait until the runner is really gone
-            if model not in {m.model for m in client.ps().models}:
+            try:
+                loaded = {m.model for m in client.ps().models}
+            except httpx.TransportError:
+                # the harness server once dropped this poll's connection right after an unload
+                # (CI, "Server disconnected without sending a response"); a poll is safe to repeat
+                loaded = {model}
+            if model not in loaded:
                 return
             time.sleep(0.1)
 
