@@ -213,8 +213,9 @@ class ReplyCap:
     def __call__(self, input_ids: Any, logits: Any) -> bool:
         if self._prompt_length is None:  # the first call sees the whole prompt, cached prefix included
             self._prompt_length = len(input_ids)
-        self.sampled = min(len(input_ids) - self._prompt_length + 1, self.max_tokens)
-        return len(input_ids) - self._prompt_length >= self.max_tokens
+        sampled_before = len(input_ids) - self._prompt_length  # input_ids does not hold this token yet
+        self.sampled = min(sampled_before + 1, self.max_tokens)
+        return sampled_before >= self.max_tokens
 
     def criteria(self) -> Any:
         import llama_cpp

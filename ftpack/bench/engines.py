@@ -150,13 +150,12 @@ def ollama_engine(model: str, host: str | None, structured: bool, options: dict[
         client.generate(model=model, prompt="", keep_alive=0)
         for _ in range(100):  # wait until the runner is really gone
             try:
-                loaded = {m.model for m in client.ps().models}
+                if model not in {m.model for m in client.ps().models}:
+                    return
             except httpx.TransportError:
-                # the harness server once dropped this poll's connection right after an unload
-                # (CI, "Server disconnected without sending a response"); a poll is safe to repeat
-                loaded = {model}
-            if model not in loaded:
-                return
+                # the harness server once dropped this poll's connection right after an unload (CI,
+                # "Server disconnected without sending a response"); a poll is safe to repeat
+                pass
             time.sleep(0.1)
 
     return Engine("ollama", model, ask, unload, details={"ollama_version": version, "host": base_url(host),
