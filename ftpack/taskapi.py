@@ -274,12 +274,16 @@ class TaskAPIError(ValueError):
     """A reply that is JSON but not a valid Task API call."""
 
 
-def validate_call(call: Any, today: dt.date | None = None) -> None:
-    """Check a parsed reply against the JSON Schema and the date grammar; raise TaskAPIError."""
+def _schema_errors(call: Any) -> list:
     import jsonschema  # imported here: only validation needs it
 
     validator = jsonschema.Draft202012Validator(json_schema())
-    errors = sorted(validator.iter_errors(call), key=lambda e: e.path)
+    return sorted(validator.iter_errors(call), key=lambda e: e.path)
+
+
+def validate_call(call: Any, today: dt.date | None = None) -> None:
+    """Check a parsed reply against the JSON Schema and the date grammar; raise TaskAPIError."""
+    errors = _schema_errors(call)
     if errors:
         raise TaskAPIError(_describe_schema_error(call, errors))
     for due in _due_dates(call):
@@ -315,6 +319,22 @@ def _describe_schema_error(call: Any, errors: list) -> str:
     err = sub[0]
     where = ".".join(str(p) for p in err.path)
     return f"{action}: {where + ': ' if where else ''}{err.message}"
+
+
+def well_formed(reply: str) -> bool:
+    """Whether the reply is JSON that stands for a call of the Task API schema.
+
+    A client that gets False asks again with decoding constrained by `reply_schema()` (Ollama's
+    `format`): the model's rare malformed replies (an apostrophe or colon in a title taken for the
+    end of a string) then come out well-formed, and well-formed replies never pay for the
+    constraint. A due phrase no client can resolve is well-formed (the schema allows any string,
+    so a constrained retry would write it again): `validate_call` reports it.
+    """
+    try:
+        call = parse_reply(reply)
+    except (ValueError, RecursionError):
+        return False
+    return not _schema_errors(call)
 
 
 def parse_reply(text: str) -> Any:

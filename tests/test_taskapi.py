@@ -155,3 +155,17 @@ def test_published_schema_is_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(taskapi.reply_schema())
     assert [next(iter(b["required"])) for b in taskapi.reply_schema()["oneOf"]] == list(taskapi.REPLY_VERBS.values())
     assert [b["properties"]["action"]["const"] for b in taskapi.json_schema()["oneOf"]] == list(taskapi.ACTIONS)
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ('{"create":"Call the plumber","due":"tomorrow"}', True),
+    ('{"delete":12}', True),
+    ('{"create":"txt jess re":"saturday plans"}', False),  # malformed: a colon taken for a key's end
+    ("""{"create":"Read 'Someday','priority":"low"}""", False),  # an apostrophe taken for a closing quote
+    ('{"list":true,"tags":["home"]}', False),  # JSON, but list_tasks has no tags
+    # a due phrase no client resolves is well-formed: validate_call reports it, a retry cannot fix it
+    ('{"create":"Pay rent","due":"whenever the moon is full"}', True),
+    ("Sure! I'll add that.", False),
+])
+def test_a_client_asks_again_only_for_a_malformed_reply(reply, expected):
+    assert taskapi.well_formed(reply) is expected

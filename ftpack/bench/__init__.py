@@ -10,7 +10,8 @@ Each request goes to /api/chat at temperature 0 with the training system prompt,
 one warm-up request. Recorded per request: wall time, time to first token, the engine's load /
 prompt-eval / eval durations and counts, and tokens/s. A cold-start request follows an unload.
 Replies are scored with ftpack.score (accuracy per action and class, clarify accuracy, invented
-task ids), and again after the client's id guard (taskapi.guard_call). `--concurrency N` adds a
+task ids), and again as a client acts on them: a malformed reply (taskapi.well_formed) asked
+again under the reply's JSON Schema, then the id guard (taskapi.guard_call). `--concurrency N` adds a
 throughput phase with N clients. `--compare-f16` runs the judged set on the unquantized GGUF for
 the accuracy cost of quantization. With no Ollama reachable, the run's GGUF runs in embedded
 llama.cpp instead, and every report says so.
@@ -27,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ftpack import taskapi
 from ftpack.bench.engines import Engine, Reply, llamacpp_engine, ollama_engine, prompt_token_ids
 from ftpack.bench.floor import floor_report, serving_advice
 from ftpack.bench.figures import DEFAULT_SPEC, judge, latency_summary, load_spec, percentiles  # noqa: F401
@@ -47,7 +49,8 @@ class CaseSet:
     cases: list[Case]
 
 
-GUARDED_FIGURES = ("all_operations_accuracy", "clarify_accuracy", "invented_ids", "unasked_edits")
+CLIENT_FIGURES = ("task_creation_accuracy", "all_operations_accuracy", "clarify_accuracy", "json_valid_rate",
+                  "invented_ids", "unasked_edits")
 
 
 def case_sets(run_dir: Path, cases_file: str | None, limit: int | None) -> list[CaseSet]:
@@ -161,9 +164,11 @@ def measure(engine: Engine, sets: list[CaseSet], concurrency: int) -> dict[str, 
     for one in sets:
         replies, seconds = run_cases(engine, one.cases)
         accuracy, results = score(one.cases, [r.text for r in replies])
-        # what a client acts on once taskapi.guard_call has turned every guessed id into a clarify
-        guarded, _ = score(one.cases, [guarded_reply(c.request, r.text) for c, r in zip(one.cases, replies)])
-        accuracy["with_id_guard"] = {key: guarded[key] for key in GUARDED_FIGURES}
+        retries = client_retries(engine, one.cases, replies)
+        client_texts = [retries[i].text if i in retries else r.text for i, r in enumerate(replies)]
+        client, _ = score(one.cases, [guarded_reply(c.request, t) for c, t in zip(one.cases, client_texts)])
+        accuracy["with_client"] = {**{key: client[key] for key in CLIENT_FIGURES}, "retries": len(retries),
+                                   "retry_wall_ms": [round(r.timing.wall_ms, 1) for r in retries.values()]}
         results_by_set[one.name] = {
             "cases_file": str(one.path), "n_cases": len(one.cases),
             "latency": latency_summary([r.timing for r in replies]),
@@ -171,8 +176,9 @@ def measure(engine: Engine, sets: list[CaseSet], concurrency: int) -> dict[str, 
             "accuracy": accuracy,
             "requests": [{"id": c.id, "class": c.category, "request": c.request, "reply": r.text, **asdict(r.timing),
                           "correct": res.correct, "invented_id": res.invented_id,
-                          "unasked_edit": res.unasked_edit}
-                         for c, r, res in zip(one.cases, replies, results)],
+                          "unasked_edit": res.unasked_edit, "cut": r.cut,
+                          **({"retry_reply": retries[i].text} if i in retries else {})}
+                         for i, (c, r, res) in enumerate(zip(one.cases, replies, results))],
         }
     headline = results_by_set[judged.name]
     report: dict[str, Any] = {
@@ -187,6 +193,16 @@ def measure(engine: Engine, sets: list[CaseSet], concurrency: int) -> dict[str, 
         report["concurrency"] = {"clients": concurrency, "requests_per_second": round(len(judged.cases) / seconds, 2),
                                  "latency": latency_summary([r.timing for r in loaded])}
     return report
+
+
+def client_retries(engine: Engine, cases: list[Case], replies: list[Reply]) -> dict[int, Reply]:
+    """The second tries a client makes: each malformed reply the model ended itself, asked again
+    with decoding constrained by the reply's JSON Schema. None when every request was constrained
+    already; none for a reply cut at the token cap, a loop that a second try repeats as long."""
+    if engine.details.get("structured_output"):
+        return {}
+    return {i: engine.ask(case, constrained=True) for i, (case, reply) in enumerate(zip(cases, replies))
+            if not reply.cut and not taskapi.well_formed(reply.text)}
 
 
 def compare_quantization(run_dir: Path, metrics: dict[str, Any], engine: Engine, cases: list[Case], host: str | None,

@@ -46,15 +46,19 @@ class Timing:
 class Reply:
     text: str
     timing: Timing
+    cut: bool = False  # stopped by the reply-token cap, not by the model: a looping reply
 
 
 @dataclass
 class Engine:
-    """One way of asking the model: `ask(case) -> Reply`, plus how to force a cold start."""
+    """One way of asking the model: `ask(case) -> Reply`, plus how to force a cold start.
+
+    `ask(case, constrained=True)` decodes under the reply's JSON Schema whatever the engine's
+    `structured` setting: the client's second try at a malformed reply."""
 
     name: str  # "ollama" or "llama.cpp (embedded)"
     model: str
-    ask: Callable[[Case], Reply]
+    ask: Callable[..., Reply]
     unload: Callable[[], None]
     close: Callable[[], None] = lambda: None
     details: dict[str, Any] = field(default_factory=dict)
@@ -115,15 +119,16 @@ def ollama_engine(model: str, host: str | None, structured: bool, options: dict[
     if model not in names:
         raise FtpackError(f"model {model} is not in the Ollama at {base_url(host)}: register it with "
                           "`ftpack register RUN_DIR --name NAME` or pass --model")
-    fmt = taskapi.reply_schema() if structured else None
+    schema = taskapi.reply_schema()
     cache: dict[str, list[int] | None] = {"previous": None}
 
-    def ask(case: Case) -> Reply:
+    def ask(case: Case, constrained: bool = False) -> Reply:
         tokens = prompt_tokens(case) if prompt_tokens else None
         started = time.perf_counter()
         first = None
         parts, final = [], None
-        for chunk in client.chat(model=model, messages=messages_for(case), stream=True, format=fmt,
+        for chunk in client.chat(model=model, messages=messages_for(case), stream=True,
+                                 format=schema if structured or constrained else None,
                                  options={"temperature": 0, "num_predict": MAX_REPLY_TOKENS, **(options or {})}):
             if chunk.message.content:
                 if first is None:
@@ -141,7 +146,7 @@ def ollama_engine(model: str, host: str | None, structured: bool, options: dict[
         if tokens is not None:
             timing.prompt_tokens = uncached_count(cache["previous"], tokens)
             cache["previous"] = tokens
-        return Reply("".join(parts), timing)
+        return Reply("".join(parts), timing, cut=final is None or final.done_reason == "length")
 
     def unload() -> None:
         import httpx
@@ -171,8 +176,13 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | 
     stop = read_metrics(run_dir)["train"]["stop_tokens"]
     n_ctx = max(512, load_run_config(run_dir).max_length + 128)
     strip = bos_to_strip(tokenizer, gguf)  # once, not per request: it maps the whole GGUF
-    grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(taskapi.reply_schema()), verbose=False) if structured else None
-    state: dict[str, Any] = {"llm": None}
+    state: dict[str, Any] = {"llm": None, "grammar": None}
+
+    def grammar() -> Any:
+        if state["grammar"] is None:
+            state["grammar"] = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(taskapi.reply_schema()),
+                                                                       verbose=False)
+        return state["grammar"]
 
     def model() -> Any:
         if state["llm"] is None:
@@ -183,7 +193,7 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | 
                                            n_threads_batch=cores)
         return state["llm"]
 
-    def ask(case: Case) -> Reply:
+    def ask(case: Case, constrained: bool = False) -> Reply:
         started = time.perf_counter()
         loaded_before = state["llm"] is not None
         llm = model()
@@ -196,7 +206,8 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | 
         cached = llm.longest_token_prefix(llm._input_ids.tolist(), tokens[:-1]) if llm.n_tokens else 0
         first, parts, cap = None, [], ReplyCap(MAX_REPLY_TOKENS)
         for chunk in llm.create_completion(prompt, max_tokens=MAX_REPLY_TOKENS, temperature=0.0, stop=stop, stream=True,
-                                           grammar=grammar, stopping_criteria=cap.criteria()):
+                                           grammar=grammar() if structured or constrained else None,
+                                           stopping_criteria=cap.criteria()):
             text = chunk["choices"][0]["text"]
             if text and first is None:
                 first = time.perf_counter()
@@ -205,7 +216,8 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | 
         return Reply("".join(parts), Timing(wall_ms=wall * 1000, ttft_ms=(first - started) * 1000 if first else None,
                                             prompt_tokens=len(tokens) - cached, prompt_tokens_total=len(tokens),
                                             eval_tokens=cap.sampled, load_ms=load_ms,
-                                            eval_ms=(wall - ((first or started) - started)) * 1000))
+                                            eval_ms=(wall - ((first or started) - started)) * 1000),
+                     cut=cap.sampled >= MAX_REPLY_TOKENS)
 
     def unload() -> None:
         if state["llm"] is not None:

@@ -32,6 +32,11 @@ ACCURACY_ROWS = (("task_creation_accuracy", "task-creation accuracy"), ("all_ope
                  ("clarify_accuracy", "clarify accuracy"), ("invented_id_rate", "invented-task-id rate"),
                  ("json_valid_rate", "JSON valid"), ("schema_valid_rate", "schema valid"))
 
+# what a client acts on: a malformed reply (taskapi.well_formed) asked again under the reply schema, then taskapi.guard_call
+CLIENT_ROWS = (("task_creation_accuracy", "task-creation accuracy"), ("all_operations_accuracy", "all operations"),
+               ("clarify_accuracy", "clarify accuracy"), ("json_valid_rate", "JSON valid"),
+               ("unasked_edits", "unasked edits (count)"), ("retries", "second tries under the schema (count)"))
+
 
 def markdown(report: dict[str, Any]) -> str:
     lat, sets = report["latency"], report["sets"]
@@ -54,10 +59,9 @@ def markdown(report: dict[str, Any]) -> str:
                        ("unasked_edits", "unasked edits: update/complete/delete where none or another task was asked (count)")):
         # a report written before a figure existed shows "–" for it
         lines.append(f"| {label} | " + " | ".join(_fmt(sets[n]["accuracy"].get(key), 0) for n in names) + " |")
-    for key, label in (("all_operations_accuracy", "all operations"), ("clarify_accuracy", "clarify accuracy"),
-                       ("unasked_edits", "unasked edits (count)")):
-        lines.append(f"| {label}, with the client's id guard | " + " | ".join(
-            _fmt(sets[n]["accuracy"].get("with_id_guard", {}).get(key), 4) for n in names) + " |")
+    for key, label in CLIENT_ROWS:
+        lines.append(f"| {label}, as the client acts | " + " | ".join(
+            _fmt(sets[n]["accuracy"].get("with_client", {}).get(key), 4) for n in names) + " |")
     for field in sets[judged]["accuracy"]["create_field_accuracy"]:
         lines.append(f"| create: {field} | " + " | ".join(
             _fmt(sets[n]["accuracy"]["create_field_accuracy"][field], 4) for n in names) + " |")
@@ -123,6 +127,15 @@ def markdown(report: dict[str, Any]) -> str:
         for key in ("task_creation_accuracy", "all_operations_accuracy", "json_valid_rate"):
             lines.append(f"| {key.replace('_', ' ')} | {_fmt(q['f16_' + key], 4)} | {_fmt(q[q['quantized'] + '_' + key], 4)} "
                          f"| {_fmt(q['delta_' + key], 4)} |")
+    retried = {name: [r for r in sets[name].get("requests", []) if "retry_reply" in r] for name in names}
+    if any(retried.values()):
+        lines += ["", "## Second tries (as the client acts)", "",
+                  "Malformed replies, asked again with decoding constrained by the reply schema:", "",
+                  "| set | id | first reply | second try | ms |", "| --- | --- | --- | --- | --- |"]
+        for name, rows in retried.items():
+            walls = sets[name]["accuracy"]["with_client"]["retry_wall_ms"]
+            lines += [f"| {name} | {r['id']} | `{_cell(r['reply'])}` | `{_cell(r['retry_reply'])}` | {_fmt(ms, 1)} |"
+                      for r, ms in zip(rows, walls)]
     for name in names:
         failures = sets[name]["accuracy"]["failures"]
         shown = 80 if name == judged else 30
