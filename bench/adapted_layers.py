@@ -12,39 +12,27 @@ bench/reports/adapted-layers.{json,md}. Figures only: accuracy needs whole runs 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import statistics
 import tempfile
-from pathlib import Path
 
-from _report import REPORTS, write_report
-from train_speedups import WARMUP_STEPS, seconds_per_step
+from _report import write_report
+from train_speedups import WARMUP_STEPS, recipe_on_its_data, seconds_per_step, timing_parser
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = timing_parser(__doc__)
     parser.add_argument("--first-layers", type=int, nargs="+", default=[0, 10, 15])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--config", default="ship.yaml")
-    parser.add_argument("--out", type=Path, default=REPORTS)
     args = parser.parse_args()
     if args.steps <= WARMUP_STEPS:
         parser.error(f"--steps must be above the {WARMUP_STEPS} warm-up steps")
 
-    from ftpack.config import load_config
-    from ftpack.data.generate import write_dataset
-
-    config = load_config(args.config)
     timings: dict[int, list[float]] = {first: [] for first in args.first_layers}
     with tempfile.TemporaryDirectory() as scratch:
-        data = Path(scratch) / "data"
-        write_dataset(data, seed=config.data.seed, n_train=config.data.n_train, n_val=10, n_test=10)
+        config, recipe = recipe_on_its_data(args.config, args.steps, scratch)
         for round_ in range(args.rounds):
             for first in args.first_layers:
-                cfg = dataclasses.replace(config.train, train_file=str(data / "train.jsonl"), val_file="",
-                                          run_dir=f"{scratch}/run", logging_steps=args.steps, lora_first_layer=first)
+                cfg = dataclasses.replace(recipe, lora_first_layer=first)
                 timings[first].append(seconds_per_step(cfg, args.steps))
                 print(f"round {round_ + 1}: LoRA from layer {first}: {timings[first][-1]:.3f} s/step", flush=True)
     reference = statistics.median(timings[args.first_layers[0]])

@@ -71,27 +71,39 @@ def seconds_per_step(cfg, steps: int) -> float:
     return clock.seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def timing_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every step-timing benchmark of the ship recipe takes."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--config", default="ship.yaml")
     parser.add_argument("--out", type=Path, default=REPORTS)
+    return parser
+
+
+def recipe_on_its_data(config_path: str, steps: int, scratch: str) -> tuple[object, object]:
+    """The config file and its training config on freshly generated data of its own recipe, in scratch."""
+    from ftpack.config import load_config
+    from ftpack.data.generate import write_dataset
+
+    config = load_config(config_path)
+    data = Path(scratch) / "data"
+    write_dataset(data, seed=config.data.seed, n_train=config.data.n_train, n_val=10, n_test=10)
+    return config, dataclasses.replace(config.train, train_file=str(data / "train.jsonl"), val_file="",
+                                       run_dir=f"{scratch}/run", logging_steps=steps)
+
+
+def main() -> None:
+    parser = timing_parser(__doc__)
     args = parser.parse_args()
     if args.steps <= WARMUP_STEPS:
         parser.error(f"--steps must be above the {WARMUP_STEPS} warm-up steps")
 
-    from ftpack.config import load_config
-    from ftpack.data.generate import write_dataset
     from ftpack.train import choose_precision
 
-    config = load_config(args.config)
     timings: dict[str, list[float]] = {name: [] for name in UNDONE}
     with tempfile.TemporaryDirectory() as scratch:
-        data = Path(scratch) / "data"
-        write_dataset(data, seed=config.data.seed, n_train=config.data.n_train, n_val=10, n_test=10)
-        cfg = dataclasses.replace(config.train, train_file=str(data / "train.jsonl"), val_file="",
-                                  run_dir=f"{scratch}/run", logging_steps=args.steps)
+        _, cfg = recipe_on_its_data(args.config, args.steps, scratch)
         for round_ in range(args.rounds):
             for name, what in UNDONE.items():
                 with undone(what):
