@@ -167,8 +167,7 @@ def measure(engine: Engine, sets: list[CaseSet], concurrency: int) -> dict[str, 
         retries = client_retries(engine, one.cases, replies)
         client_texts = [retries[i].text if i in retries else r.text for i, r in enumerate(replies)]
         client, _ = score(one.cases, [guarded_reply(c.request, t) for c, t in zip(one.cases, client_texts)])
-        accuracy["with_client"] = {**{key: client[key] for key in CLIENT_FIGURES}, "retries": len(retries),
-                                   "retry_wall_ms": [round(r.timing.wall_ms, 1) for r in retries.values()]}
+        accuracy["with_client"] = {**{key: client[key] for key in CLIENT_FIGURES}, "retries": len(retries)}
         results_by_set[one.name] = {
             "cases_file": str(one.path), "n_cases": len(one.cases),
             "latency": latency_summary([r.timing for r in replies]),
@@ -177,7 +176,8 @@ def measure(engine: Engine, sets: list[CaseSet], concurrency: int) -> dict[str, 
             "requests": [{"id": c.id, "class": c.category, "request": c.request, "reply": r.text, **asdict(r.timing),
                           "correct": res.correct, "invented_id": res.invented_id,
                           "unasked_edit": res.unasked_edit, "cut": r.cut,
-                          **({"retry_reply": retries[i].text} if i in retries else {})}
+                          **({"retry_reply": retries[i].text, "retry_wall_ms": round(retries[i].timing.wall_ms, 1)}
+                             if i in retries else {})}
                          for i, (c, r, res) in enumerate(zip(one.cases, replies, results))],
         }
     headline = results_by_set[judged.name]
