@@ -1,6 +1,7 @@
 import collections
 import datetime as dt
 import json
+import random
 import re
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import sys
 import pytest
 
 from ftpack import taskapi
-from ftpack.data.generate import generate
+from ftpack.data.generate import generate, make_update
 from ftpack.score import load_cases, score
 
 
@@ -117,8 +118,12 @@ def test_removing_tags_is_an_update_even_in_the_words_of_a_delete(dataset):
     rows = [(r["messages"][1]["content"], taskapi.parse_reply(r["messages"][2]["content"])) for r in read_jsonl(dataset / "train.jsonl")]
     untagged = [q for q, c in rows if c["action"] == "update_task" and c["changes"] == {"tags": []}]
     assert len(untagged) >= 0.01 * len(rows), len(untagged)  # ~2 % here; 3 of 500 before
-    assert sum(bool(re.search(r"\b(remove|delete|clear|get rid of|drop|strip|wipe|scrap)\b", q, re.I)) for q in untagged) \
-        >= 0.6 * len(untagged)
+    # The wording share is a property of the generator: judged on 400 untaggings, not the ~9 above.
+    rng, today = random.Random(0), dt.date(2026, 12, 6)
+    untaggings = [q for q, c in (make_update(rng, today) for _ in range(6000)) if c["changes"] == {"tags": []}]
+    assert len(untaggings) > 300
+    assert sum(bool(re.search(r"\b(remove|delete|clear|get rid of|drop|strip|wipe|scrap)\b", q, re.I)) for q in untaggings) \
+        >= 0.6 * len(untaggings)
     assert not [q for q, c in rows if c["action"] == "delete_task" and re.search(r"\b(tags?|labels?)\b", q, re.I)]
 
 
