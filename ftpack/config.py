@@ -112,6 +112,9 @@ class TrainConfig:
     lora_r: int = Field(16, ge=1, le=4096)
     lora_alpha: int = Field(16, ge=1)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
+    # NEFTune (transformers' Trainer): uniform noise of alpha / sqrt(tokens x width) on the input
+    # embeddings while training, a regulariser against copying the training phrasings; 0: off
+    neftune_noise_alpha: float = Field(0.0, ge=0, le=100)
     target_modules: list[NonEmpty] = Field(default_factory=lambda: list(LORA_TARGETS), min_length=1)
     # N > 0: adapt decoder layers N..last only. Backpropagation stops at the lowest adapted layer, so
     # the layers below it cost a forward pass alone (the ship recipe leaves 10 of 30 out: 0.75x a CPU step)

@@ -152,6 +152,7 @@ def sft_arguments(cfg: TrainConfig, plan: BatchPlan, *, output_dir: str, cuda: b
         num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         warmup_steps=cfg.warmup_ratio,  # a float below 1 is a ratio of the total steps
         weight_decay=cfg.weight_decay, lr_scheduler_type=cfg.lr_scheduler,
+        neftune_noise_alpha=cfg.neftune_noise_alpha or None,
         logging_steps=cfg.logging_steps, logging_first_step=True,
         eval_strategy="steps" if has_val else "no", eval_steps=eval_steps,
         save_strategy="steps", save_steps=save_steps, save_total_limit=cfg.save_total_limit,

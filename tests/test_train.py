@@ -9,7 +9,7 @@ from ftpack.config import TrainConfig
 from ftpack.errors import FtpackError
 from ftpack.train import choose_backend, train
 from ftpack.train_monitor import overfitting
-from models import tiny_config
+from models import logged_losses, tiny_config
 from tests_helpers import CrashAfterSave
 
 CONVERSATION = [
@@ -208,3 +208,16 @@ def test_lora_first_layer_adapts_only_the_layers_above(tiny_model, tiny_data, tm
     assert run.returncode == 2
     assert "train.lora_first_layer 2 leaves no layer to adapt" in run.stderr and run.stderr.count("\n") == 1, run.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_neftune_noise_reaches_the_training_steps(tiny_model, tiny_data, tmp_path):
+    """The same rows, seed and starting weights: NEFTune's noise on the embeddings changes the loss from
+    the first step on, and the run records the setting (what --resume continues with)."""
+    noisy = train(tiny_config(tiny_model, tiny_data, tmp_path / "noisy", max_steps=2, eval_steps=2,
+                              precision="fp32", neftune_noise_alpha=5.0))
+    train(tiny_config(tiny_model, tiny_data, tmp_path / "clean", max_steps=2, eval_steps=2, precision="fp32"))
+    first = [next(r["train_loss"] for r in logged_losses(tmp_path / run) if "train_loss" in r)
+             for run in ("noisy", "clean")]
+    assert first[0] != pytest.approx(first[1], rel=1e-4)
+    assert json.loads((tmp_path / "noisy" / "train_config.json").read_text())["neftune_noise_alpha"] == 5.0
+    assert noisy["final_train_loss"] is not None

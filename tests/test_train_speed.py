@@ -11,7 +11,7 @@ from ftpack.config import TrainConfig
 from ftpack.errors import FtpackError
 from ftpack.train import train
 from ftpack.train_args import BatchPlan, ModelShape, first_supported, plan_batches, sft_arguments, supported_fields
-from models import tiny_config
+from models import logged_losses, tiny_config
 
 GiB = 2**30
 # SmolLM2-135M in fp16: 30 layers, hidden 576, vocabulary 49152
@@ -120,12 +120,8 @@ def test_scoring_only_labelled_positions_on_cpu_changes_no_loss(tiny_model, tiny
     _assert_same_losses(tmp_path / "compact", tmp_path / "full", rel=1e-5)
 
 
-def _losses(run_dir):
-    return [json.loads(line) for line in (run_dir / "loss.jsonl").read_text().splitlines()]
-
-
 def _assert_same_losses(a_run, b_run, rel):
-    a, b = _losses(a_run), _losses(b_run)
+    a, b = logged_losses(a_run), logged_losses(b_run)
     assert len(a) == len(b) > 4
     for x, y in zip(a, b):
         assert x.keys() == y.keys()
