@@ -78,10 +78,3 @@ def tiny_config(tiny_model, tiny_data, run_dir, **overrides):
                   batch_size=4, grad_accum=1, max_steps=8, logging_steps=1, eval_steps=4, save_steps=2,
                   save_total_limit=10, lora_r=8, lora_alpha=16)
     return TrainConfig(**{**values, **overrides})
-
-
-def logged_losses(run_dir: Path) -> list[dict]:
-    """The rows of a run's loss.jsonl: step, train_loss and/or val_loss."""
-    import json
-
-    return [json.loads(line) for line in (Path(run_dir) / "loss.jsonl").read_text().splitlines()]

@@ -8,8 +8,8 @@ from ftpack.chat_format import IGNORE_INDEX, end_of_turn_tokens, tokenize
 from ftpack.config import TrainConfig
 from ftpack.errors import FtpackError
 from ftpack.train import choose_backend, train
-from ftpack.train_monitor import overfitting
-from models import logged_losses, tiny_config
+from ftpack.train_monitor import overfitting, read_loss_rows
+from models import tiny_config
 from tests_helpers import CrashAfterSave
 
 CONVERSATION = [
@@ -97,7 +97,7 @@ def test_tiny_training_learns_and_writes_the_run(tiny_run):
                  "chat_template.jinja", "loss.jsonl", "loss.csv", "loss.png", "metrics.json",
                  "train_config.json", "base_model.json"):
         assert (run / name).is_file(), name
-    log = [json.loads(line) for line in (run / "loss.jsonl").read_text().splitlines()]
+    log = read_loss_rows(run)
     assert [r["step"] for r in log if "train_loss" in r] == list(range(1, 9))
     assert [r["step"] for r in log if "val_loss" in r] == [4, 8]
     assert (run / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -216,7 +216,7 @@ def test_neftune_noise_reaches_the_training_steps(tiny_model, tiny_data, tmp_pat
     noisy = train(tiny_config(tiny_model, tiny_data, tmp_path / "noisy", max_steps=2, eval_steps=2,
                               precision="fp32", neftune_noise_alpha=5.0))
     train(tiny_config(tiny_model, tiny_data, tmp_path / "clean", max_steps=2, eval_steps=2, precision="fp32"))
-    first = [next(r["train_loss"] for r in logged_losses(tmp_path / run) if "train_loss" in r)
+    first = [next(r["train_loss"] for r in read_loss_rows(tmp_path / run) if "train_loss" in r)
              for run in ("noisy", "clean")]
     assert first[0] != pytest.approx(first[1], rel=1e-4)
     assert json.loads((tmp_path / "noisy" / "train_config.json").read_text())["neftune_noise_alpha"] == 5.0

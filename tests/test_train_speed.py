@@ -11,7 +11,8 @@ from ftpack.config import TrainConfig
 from ftpack.errors import FtpackError
 from ftpack.train import train
 from ftpack.train_args import BatchPlan, ModelShape, first_supported, plan_batches, sft_arguments, supported_fields
-from models import logged_losses, tiny_config
+from ftpack.train_monitor import read_loss_rows
+from models import tiny_config
 
 GiB = 2**30
 # SmolLM2-135M in fp16: 30 layers, hidden 576, vocabulary 49152
@@ -85,7 +86,7 @@ def test_time_breakdown_and_cheap_evaluation_cadence(tiny_model, tiny_data, tmp_
     assert json.loads((Path(cfg.run_dir) / "metrics.json").read_text())["train"]["time"] == time
     assert metrics["eval_steps"] == 2 and metrics["cadence_stretched"]
     assert metrics["cadence_stretched"][0]["eval_steps"] == 4
-    log = [json.loads(line) for line in (Path(cfg.run_dir) / "loss.jsonl").read_text().splitlines()]
+    log = read_loss_rows(Path(cfg.run_dir))
     evaluated = [r["step"] for r in log if "val_loss" in r]
     assert len(evaluated) < 6 and evaluated[-1] == 12  # fewer evaluations, and always the last step
     assert metrics["micro_batch"] == 4 and metrics["grad_accum"] == 1 and "CPU" in metrics["batch_plan"]
@@ -121,7 +122,7 @@ def test_scoring_only_labelled_positions_on_cpu_changes_no_loss(tiny_model, tiny
 
 
 def _assert_same_losses(a_run, b_run, rel):
-    a, b = logged_losses(a_run), logged_losses(b_run)
+    a, b = read_loss_rows(a_run), read_loss_rows(b_run)
     assert len(a) == len(b) > 4
     for x, y in zip(a, b):
         assert x.keys() == y.keys()
