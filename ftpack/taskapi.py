@@ -62,10 +62,24 @@ def invents_id(request: str, call: Any) -> bool:
             and not names_task_id(request, call["task_id"]))
 
 
+# A number glued to a code, an amount, a decimal, a time or a fraction ("PO-88213", "$250", "3.12",
+# "10am", "3/4") is part of something else: a model that acts on it edits a task nobody meant.
+# "no.12" is the one glued form that is an id.
+_NUMBER_ON_ITS_OWN = r"(?:(?<=no\.)|(?<![\w.\-/£$€])){}(?![\w/%€£]|[.,:]\d|-\w)"
+
+
+def names_id_on_its_own(request: str, task_id: Any) -> bool:
+    """Whether the request names the id as a number standing alone ("#12", "task 12", "12's"), not
+    inside a code, an amount or a time: what a client asks about before acting on it."""
+    return re.search(_NUMBER_ON_ITS_OWN.format(re.escape(str(task_id))), request) is not None
+
+
 def guard_call(request: str, call: Any) -> Any:
-    """What a client should act on: a call on an id the request never names becomes the clarify the
-    assistant should have asked. A wrong action is worse than no action; asking is always safe."""
-    if invents_id(request, call):
+    """What a client should act on: a call on an id the request never names, or names only inside
+    a code, an amount or a time, becomes the clarify the assistant should have asked. A wrong
+    action is worse than no action; asking is always safe."""
+    if (isinstance(call, dict) and call.get("action") in ID_ACTIONS and "task_id" in call
+            and not names_id_on_its_own(request, call["task_id"])):
         return {"action": "clarify", "question": ASK_FOR_ID[call["action"]]}
     return call
 

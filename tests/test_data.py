@@ -102,10 +102,11 @@ def test_titles_are_composed_not_recalled(dataset):
 
 
 def test_no_invented_ids_and_clarify_when_none_is_given(dataset):
-    from ftpack.taskapi import invents_id
+    from ftpack.taskapi import guard_call, invents_id
 
     rows = [(r["messages"][1]["content"], taskapi.parse_reply(r["messages"][2]["content"])) for r in read_jsonl(dataset / "train.jsonl")]
     assert not [q for q, c in rows if invents_id(q, c)]  # the data never teaches acting on an unnamed task
+    assert not [q for q, c in rows if guard_call(q, c) is not c]  # nor on a number the client would ask about
     clarify = [q for q, c in rows if c["action"] == "clarify"]
     assert len(clarify) > 0.08 * len(rows)
     assert any(" it" in q for q in clarify)

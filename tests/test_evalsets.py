@@ -8,7 +8,7 @@ from ftpack import taskapi
 from ftpack.data.generate import generate
 from ftpack.evalsets import HANDWRITTEN_CASES, HELDOUT_CASES, SHIPPED_SETS, normalized_request
 from ftpack.score import load_cases, score
-from ftpack.taskapi import names_task_id
+from ftpack.taskapi import names_id_on_its_own
 
 CLASSES = {"plain", "attr-before-title", "attr-own-sentence", "attr-prefix", "date-inside", "unseen-words",
            "numbers-symbols", "trap-words", "casual", "update", "complete", "delete", "list", "clarify-no-id",
@@ -27,9 +27,9 @@ def test_covers_every_action_and_class(path):
     assert set(actions) == set(taskapi.ACTIONS) and actions["clarify"] >= min_clarify
     classes = collections.Counter(c.category for c in cases)
     assert set(classes) == classes_expected and min(classes.values()) >= min_class
-    for case in cases:  # an id the assistant may act on is always in the request
+    for case in cases:  # an id the assistant may act on stands on its own in the request: the guard lets it through
         if "task_id" in case.expected:
-            assert names_task_id(case.request, case.expected["task_id"]), case.id
+            assert names_id_on_its_own(case.request, case.expected["task_id"]), case.id
 
 
 @sets

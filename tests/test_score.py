@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from ftpack import taskapi
 from ftpack.errors import FtpackError
 from ftpack.score import Case, load_cases, normalize_due, normalize_tags, normalize_title, score, score_reply
 
@@ -190,6 +191,14 @@ def test_the_client_guard_turns_a_guessed_id_into_a_clarify():
         '{"clarify":"Which task id is done?"}')  # a 1.x reply is guarded the same way
     assert guarded_reply("mark #12 done", ' {"complete": 12} ') == ' {"complete": 12} '  # unchanged text
     assert guarded_reply("x", "not json") == "not json"
+    # a number inside a code, an amount, a decimal, a time or a fraction is no task id: asked about, not acted on
+    for request, reply in [("forward PO-88213 to procurement", '{"update":88213,"tags":["work"]}'),
+                           ("Transfer $250 to savings", '{"complete":250}'), ("mark the 10am call as done", '{"complete":10}'),
+                           ("upgrade to Python 3.12", '{"update":12}'), ("move the 3/4 inch dowels", '{"update":4}')]:
+        assert taskapi.parse_reply(guarded_reply(request, reply))["action"] == "clarify", request
+    for request, task_id in [("task #12 done", 12), ("mark 12 done", 12), ("task no.12 can go", 12), ("(12) done", 12),
+                             ("finished task 12's draft", 12), ("delete 12, it's a duplicate of 13", 12)]:
+        assert guard_call(request, {"action": "delete_task", "task_id": task_id})["action"] == "delete_task", request
     today = dt.date(2026, 11, 21)
     cases = [Case("a", today, "delete that one", {"action": "clarify", "question": "Which?"}, "clarify-no-id")]
     raw, _ = score(cases, ['{"action":"delete_task","task_id":1}'])
