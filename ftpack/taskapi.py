@@ -64,8 +64,8 @@ def invents_id(request: str, call: Any) -> bool:
 
 # A number glued to a code, an amount, a decimal, a time or a fraction ("PO-88213", "$250", "3.12",
 # "10am", "3/4") is part of something else: a model that acts on it edits a task nobody meant.
-# "no.12" is the one glued form that is an id.
-_NUMBER_ON_ITS_OWN = r"(?:(?<=no\.)|(?<![\w.\-/£$€])){}(?![\w/%€£]|[.,:]\d|-\w)"
+# "no.12" ("No.12") is the one glued form that is an id.
+_NUMBER_ON_ITS_OWN = r"(?:(?<=[Nn]o\.)|(?<![\w.\-/£$€])){}(?![\w/%€£]|[.,:]\d|-\w)"
 
 
 def names_id_on_its_own(request: str, task_id: Any) -> bool:

@@ -196,7 +196,7 @@ def test_the_client_guard_turns_a_guessed_id_into_a_clarify():
                            ("Transfer $250 to savings", '{"complete":250}'), ("mark the 10am call as done", '{"complete":10}'),
                            ("upgrade to Python 3.12", '{"update":12}'), ("move the 3/4 inch dowels", '{"update":4}')]:
         assert taskapi.parse_reply(guarded_reply(request, reply))["action"] == "clarify", request
-    for request, task_id in [("task #12 done", 12), ("mark 12 done", 12), ("task no.12 can go", 12), ("(12) done", 12),
+    for request, task_id in [("task #12 done", 12), ("mark 12 done", 12), ("task no.12 can go", 12), ("Task No.12", 12), ("(12) done", 12),
                              ("finished task 12's draft", 12), ("delete 12, it's a duplicate of 13", 12)]:
         assert guard_call(request, {"action": "delete_task", "task_id": task_id})["action"] == "delete_task", request
     today = dt.date(2026, 11, 21)
