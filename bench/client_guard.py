@@ -33,14 +33,15 @@ def replayed(report_paths: list) -> dict:
     replies = right_calls = 0
     for path in report_paths:
         for name, one in json.loads(path.read_text()).get("sets", {}).items():
-            for request in one["requests"] if name in expected else []:
+            if name not in expected:
+                continue
+            for request in one["requests"]:
                 want = expected[name].get(request["id"])
                 try:
                     call = taskapi.parse_reply(request.get("retry_reply", request["reply"]))
                 except (ValueError, RecursionError):
                     continue
-                if want is None or not (isinstance(call, dict) and call.get("action") in taskapi.ID_ACTIONS
-                                        and "task_id" in call):
+                if want is None or not taskapi.acts_on_task_id(call):
                     continue
                 replies += 1
                 right = (call["action"], call["task_id"]) == (want["action"], want.get("task_id"))

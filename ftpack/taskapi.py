@@ -56,10 +56,14 @@ def names_task_id(request: str, task_id: Any) -> bool:
     return re.search(rf"(?<!\d){re.escape(str(task_id))}(?!\d)", request) is not None
 
 
+def acts_on_task_id(call: Any) -> bool:
+    """Whether the call changes one existing task picked by its task_id (update, complete, delete)."""
+    return isinstance(call, dict) and call.get("action") in ID_ACTIONS and "task_id" in call
+
+
 def invents_id(request: str, call: Any) -> bool:
     """A call on a task_id that the request never names: the model guessed it."""
-    return (isinstance(call, dict) and call.get("action") in ID_ACTIONS and "task_id" in call
-            and not names_task_id(request, call["task_id"]))
+    return acts_on_task_id(call) and not names_task_id(request, call["task_id"])
 
 
 # A number glued to a code, an amount, a decimal, a time or a fraction ("PO-88213", "$250", "3.12",
@@ -78,8 +82,7 @@ def guard_call(request: str, call: Any) -> Any:
     """What a client should act on: a call on an id the request never names, or names only inside
     a code, an amount or a time, becomes the clarify the assistant should have asked. A wrong
     action is worse than no action; asking is always safe."""
-    if (isinstance(call, dict) and call.get("action") in ID_ACTIONS and "task_id" in call
-            and not names_id_on_its_own(request, call["task_id"])):
+    if acts_on_task_id(call) and not names_id_on_its_own(request, call["task_id"]):
         return {"action": "clarify", "question": ASK_FOR_ID[call["action"]]}
     return call
 
