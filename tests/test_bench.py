@@ -158,3 +158,25 @@ def test_serving_advice_only_where_a_local_ollama_on_few_cores_serves_far_above_
     assert (advice is not None) == advised
     if advised:
         assert "1.78x" in advice and "GOMAXPROCS=1" in advice and "README" in advice
+
+
+def test_paired_runs_pools_what_the_saved_reports_hold(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "bench" / "paired_runs.py"
+    reports = script.parent / "reports"
+    pairs = [("amx-default", "amx-neftune"), ("amx-default-seed8", "amx-neftune-seed8")]
+    run = subprocess.run([sys.executable, str(script), "pairs", *(f"{b}:{c}" for b, c in pairs), "--out", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    pooled = json.loads((tmp_path / "pairs.json").read_text())["pooled"]
+
+    def counted(run_name: str) -> tuple[int, int]:
+        accuracy = {k: one["accuracy"] for k, one in json.loads((reports / run_name / "report.json").read_text())["sets"].items()}
+        creates = sum(round(accuracy[k]["task_creation_accuracy"] * accuracy[k]["n_create_cases"]) for k in ("hand-written", "held-out"))
+        return creates, sum(accuracy[k]["unasked_edits"] for k in ("hand-written", "held-out"))
+
+    for side, runs in (("base", [b for b, _ in pairs]), ("change", [c for _, c in pairs])):
+        assert (pooled[side]["hw+ho creates"], pooled[side]["unasked edits"]) == tuple(map(sum, zip(*map(counted, runs))))
+    assert "| hw+ho creates |" in (tmp_path / "pairs.md").read_text()
+    for bad, says in [("amx-default", "give BASE:CHANGE"), ("amx-default:no-such-run", "no report at")]:
+        run = subprocess.run([sys.executable, str(script), "x", bad, "--out", str(tmp_path)], capture_output=True, text=True)
+        assert run.returncode == 2 and says in run.stderr and "Traceback" not in run.stderr
