@@ -21,8 +21,10 @@ from typing import Any
 
 from _report import REPORTS
 
+from ftpack.evalsets import SHIPPED_SETS
+
 ROOT = Path(__file__).resolve().parent.parent
-JUDGED_SETS = ("hand-written", "held-out")
+JUDGED_SETS = tuple(SHIPPED_SETS)  # the hand-written and held-out sets every ship benchmark runs
 
 
 def report_path(parser: argparse.ArgumentParser, run: str) -> Path:
