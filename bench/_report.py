@@ -17,12 +17,13 @@ def machine() -> str:
 
 
 def write_report(name: str, title: str, figures: dict[str, Any], out: Path = REPORTS) -> None:
-    out.mkdir(parents=True, exist_ok=True)
+    from ftpack.fsutil import write_files_atomic
+
     figures = {**figures, "machine": machine()}
-    (out / f"{name}.json").write_text(json.dumps(figures, indent=2, default=str) + "\n")
     lines = [f"# {title}", "", "| figure | value |", "| --- | --- |"]
     lines += [f"| {k} | {json.dumps(v) if isinstance(v, (dict, list)) else v} |" for k, v in figures.items()]
-    (out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    write_files_atomic(out, {f"{name}.json": json.dumps(figures, indent=2, default=str) + "\n",
+                             f"{name}.md": "\n".join(lines) + "\n"})
     print("\n".join(lines))
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from _report import REPORTS
 
 from ftpack.evalsets import SHIPPED_SETS
+from ftpack.fsutil import write_files_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
 JUDGED_SETS = tuple(SHIPPED_SETS)  # the hand-written and held-out sets every ship benchmark runs
@@ -98,11 +99,9 @@ def main() -> None:
     lines += ["", "| pooled | base | change | change - base |", "| --- | --- | --- | --- |"]
     lines += [f"| {key} | {sides['base'][key]} | {sides['change'][key]} | {difference[key]:+g} |"
               for key in sides["base"]]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(
-        {"pairs": [{"base": b, "change": c} for b, c in pairs], "pooled": sides, "difference": difference},
-        indent=2) + "\n")
-    (args.out / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    figures = {"pairs": [{"base": b, "change": c} for b, c in pairs], "pooled": sides, "difference": difference}
+    write_files_atomic(args.out, {f"{args.name}.json": json.dumps(figures, indent=2) + "\n",
+                                  f"{args.name}.md": "\n".join(lines) + "\n"})
     print("\n".join(lines))
 
 
