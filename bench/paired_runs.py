@@ -74,14 +74,19 @@ def pooled(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return totals
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_run_arguments(doc: str, metavar: str) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """NAME, one or more runs (args.runs) and --out: the arguments of the scripts that read saved runs."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("name")
-    parser.add_argument("pairs", nargs="+", metavar="BASE:CHANGE")
+    parser.add_argument("runs", nargs="+", metavar=metavar)
     parser.add_argument("--out", type=Path, default=REPORTS, help="folder for NAME.json and NAME.md")
-    args = parser.parse_args()
+    return parser, parser.parse_args()
+
+
+def main() -> None:
+    parser, args = parse_run_arguments(__doc__, "BASE:CHANGE")
     pairs = []
-    for item in args.pairs:
+    for item in args.runs:
         base, sep, change = item.partition(":")
         if not sep or not base or not change:
             parser.error(f"{item!r}: give BASE:CHANGE, two run names, e.g. amx-default:amx-neftune")

@@ -180,3 +180,25 @@ def test_paired_runs_pools_what_the_saved_reports_hold(tmp_path):
     for bad, says in [("amx-default", "give BASE:CHANGE"), ("amx-default:no-such-run", "no report at")]:
         run = subprocess.run([sys.executable, str(script), "x", bad, "--out", str(tmp_path)], capture_output=True, text=True)
         assert run.returncode == 2 and says in run.stderr and "Traceback" not in run.stderr
+
+
+def test_failure_spread_counts_each_case_over_the_runs(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "bench" / "failure_spread.py"
+    reports = script.parent / "reports"
+    runs = ["amx-default", "amx-default-seed8"]
+    run = subprocess.run([sys.executable, str(script), "spread", *runs, "--out", str(tmp_path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    spread = json.loads((tmp_path / "spread.json").read_text())["sets"]["hand-written"]
+    failures = [{f["id"]: f["expected_action"] for f in
+                 json.loads((reports / r / "report.json").read_text())["sets"]["hand-written"]["accuracy"]["failures"]}
+                for r in runs]
+    both = set(failures[0]) & set(failures[1])
+    assert {case["id"] for case in spread["steady cases"]} == both
+    assert spread["all operations"]["mean failures per run"] == (len(failures[0]) + len(failures[1])) / 2
+    assert spread["all operations"]["cases by runs failed"] == {"1": len(set(failures[0]) ^ set(failures[1])), "2": len(both)}
+    creates = sum(action == "create_task" for f in failures for action in f.values())
+    assert spread["creates only"]["mean failures per run"] == creates / 2
+    assert spread["create failures a 95% bar allows per run"] == 7  # 143 of 150 is the least that passes
+    for bad, says in [(["amx-default"], "at least two runs"), (["amx-default", "no-such-run"], "no report at")]:
+        run = subprocess.run([sys.executable, str(script), "x", *bad, "--out", str(tmp_path)], capture_output=True, text=True)
+        assert run.returncode == 2 and says in run.stderr and "Traceback" not in run.stderr

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from ftpack import taskapi
-from ftpack.data.generate import generate, make_update
+from ftpack.data.generate import generate, make_complete, make_delete, make_update
 from ftpack.score import load_cases, score
 
 
@@ -90,6 +90,8 @@ def test_attributes_appear_before_inside_and_after_the_title(dataset):
         for tag in call.get("tags", []):
             where["tag before" if request.casefold().index(tag.casefold()) < title_at else "tag after"] += 1
     assert min(where.values()) >= 0.1 * len(creates) / 4, where
+    # tags named in a clause of their own before the title, as dates and priorities are
+    assert any(re.match(r"(tag it|tagged|with tag|tags|label it|tag:) \w+[^.]*?[,:-] ", q, re.I) for q, _ in creates)
     assert sum(". " in q and q.index(". ") > q.casefold().find(c["title"].casefold()) >= 0 for q, c in creates) > 30
 
 
@@ -126,6 +128,17 @@ def test_removing_tags_is_an_update_even_in_the_words_of_a_delete(dataset):
     assert sum(bool(re.search(r"\b(remove|delete|clear|get rid of|drop|strip|wipe|scrap)\b", q, re.I)) for q in untaggings) \
         >= 0.6 * len(untaggings)
     assert not [q for q, c in rows if c["action"] == "delete_task" and re.search(r"\b(tags?|labels?)\b", q, re.I)]
+
+
+def test_an_ending_given_as_the_reason_deletes_and_never_completes():
+    """"scrap task #19, the trip got cancelled" is a delete: runs before these rows completed it."""
+    rng, today = random.Random(0), dt.date(2026, 12, 7)
+    ending = re.compile(r"\b(cancel\w*|called off|fell through|is off|isn't happening|scrapped)\b", re.I)
+    deletes = [q for q, c in (make_delete(rng, today) for _ in range(3000)) if c["action"] == "delete_task"]
+    assert len(deletes) == 3000 and sum(bool(ending.search(q)) for q in deletes) > 0.1 * len(deletes)
+    completes = [q for q, _ in (make_complete(rng, today) for _ in range(3000))]
+    assert not [q for q in completes if ending.search(q)]
+    assert not [q for q in deletes + completes if re.search(r"\bthe (a|an|my) ", q)]  # "the a new laptop one"
 
 
 def _split_by_the_date(request: str, title: str, due: str | None) -> bool:

@@ -20,26 +20,10 @@ from typing import Any
 from ftpack import taskapi
 from ftpack.data import surface as sf
 from ftpack.data import vocab
+from ftpack.data.frames import (COMPLETE_FRAMES, CREATE_FRAMES, DELETE_FRAMES, DELETE_REASONS, EVENTS,
+                                LIST_WORDS, NO_ID_FRAMES, NO_ID_REFS, NO_TITLE_REQUESTS)
 from ftpack.evalsets import SHIPPED_SETS, held_out_requests, normalized_request
 from ftpack.fsutil import write_files_atomic
-
-# Frames around a title; {d} marks frames with a slot for a date before the title.
-CREATE_FRAMES = [
-    "{t}", "{t}", "{t}", "{t}", "{t}", "{t}", "{t}", "remind me to {t}", "Remind me to {t}", "I need to {t}", "i have to {t}", "need to {t}",
-    "can you add a task to {t}?", "Could you add a task to {t}", "add a task: {t}", "new task: {t}",
-    "please remind me to {t}", "don't let me forget to {t}", "todo: {t}", "TODO {t}", "note to self - {t}",
-    "put {t} on my list", "add \"{t}\" to my tasks", "create a task '{t}'", "new task “{t}”", "I should {t}",
-    "remember to {t}", "make a note that I need to {t}", "{t} please", "set a reminder to {t}", "gotta {t}",
-    "must {t}", "I must {t}", "Task: {t}", "add: {t}", "pls add {t}", "make sure I {t}", "reminder: {t}",
-    "we need to {t}", "I want to {t}", "can you remind me to {t}", "Add a task to {t}.", "- {t}",
-    "remind me {d} to {t}", "{d} I need to {t}", "{d} remind me to {t}", "I have to {t}",
-    # typed in a hurry
-    "remind me 2 {t}", "need 2 {t}", "gotta {t} lol", "omg i need to {t}", "dont forget 2 {t}",
-    "{t} pls", "{t} thx", "u gotta remind me to {t}", "must remember 2 {t}", "hav to {t}",
-]
-LIST_WORDS = {"open": ["still open", "open", "unfinished", "not done yet", "pending", "outstanding", "left to do",
-                       "incomplete", "not done", "still to do", "I haven't done yet", "not finished"],
-              "done": ["done", "finished", "completed", "ticked off", "closed"]}
 
 
 def _pick_positions(rng: random.Random, frame: str, date: str | None, priority: str | None,
@@ -181,28 +165,6 @@ def make_update(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]
     return request, {"action": "update_task", "task_id": task_id, "changes": changes}
 
 
-COMPLETE_FRAMES = ["mark {r} as done", "mark {r} done", "{r} is done", "{r} done", "finished {r}", "I finished {r}",
-                   "tick off {r}", "check off {r}", "close {r}, it's finished", "done with {r}", "complete {r}",
-                   "{r} ✅", "{r} - done!", "please mark {r} complete", "can you mark {r} as finished?",
-                   "got {r} done", "{r} is finished, the one about {x}", "{r} (the {x} one) is done",
-                   "i did {r}, mark it done", "set {r} to done", "{r} is complete", "mark {r} as completed",
-                   # a time or remark beside a completion is not a due date: nothing else goes in the call
-                   "{r} done {w}", "finished {r} {w}!", "I wrapped up {r} {w}", "{r} is taken care of",
-                   "sorted {r} {w}", "{r} done, took {n} hours", "{r} finally done 🎉", "knocked out {r} {w}",
-                   "{r}: done and dusted", "{r} - finished it {w}", "good news, {r} is done", "{r} all done {w}",
-                   "cross off {r}", "cross {r} off", "{r} can be crossed off", "strike {r} off the list",
-                   "the {x} is sorted ({r}), mark it complete", "{r} is the {x} one and it's finished",
-                   "dealt with {r}, you can close it"]
-DELETE_FRAMES = ["delete {r}", "remove {r}", "get rid of {r}", "trash {r}", "drop {r} from my list", "{r} can go",
-                 "scrap {r}", "cancel {r}, not happening", "I don't need {r} anymore", "take {r} off my list",
-                 "erase {r}", "please remove {r} from my list", "{r} is no longer needed, delete it",
-                 "delete {r} (the {x} one)", "remove {r} - the one about {x}", "bin {r}", "please delete {r}",
-                 "kill {r}", "nuke {r}", "ditch {r}", "axe {r}", "zap {r}", "{r} was a mistake, delete it",
-                 "lose {r}", "wipe {r}", "rm {r}", "get {r} outta here", "{r} - bin it",
-                 "{r} was added by accident, remove it", "can you remove {r}? wrong one", "delete {r}, I made it by mistake",
-                 "remove {r} completely", "please get rid of {r}, it's a duplicate"]
-
-
 def _ref_or_bare(rng: random.Random, task_id: int, frame: str) -> str:
     # A bare number reads as an id only where the frame says so ("mark 7 done", "7 is done").
     return sf.task_ref(rng, task_id, bare_ok=not frame.startswith(("{r} (", "{r} is finished")))
@@ -220,14 +182,17 @@ def make_complete(rng: random.Random, today: dt.date) -> tuple[str, dict[str, An
 def make_delete(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
     task_id = sf.random_task_id(rng)
     frame = rng.choice(DELETE_FRAMES)
-    request = frame.format(r=_ref_or_bare(rng, task_id, frame), x=_described_task(rng))
+    why = rng.choice(DELETE_REASONS).format(e=rng.choice(EVENTS))
+    request = frame.format(r=_ref_or_bare(rng, task_id, frame), x=_described_task(rng), why=why)
+    request = request[:1].upper() + request[1:] if frame.startswith("{why}") and rng.random() < 0.5 else request
     return sf.with_context(rng, request), {"action": "delete_task", "task_id": task_id}
 
 
 def _described_task(rng: random.Random) -> str:
     """How people point at a task by what it is about, not by id ("the plumber", "2 concert tickets")."""
     category = rng.choice(list(vocab.OBJECTS))
-    return rng.choice(vocab.OBJECTS[category]).removeprefix("the ")
+    obj = rng.choice(vocab.OBJECTS[category])
+    return next((obj.removeprefix(article) for article in ("the ", "a ", "an ", "my ") if obj.startswith(article)), obj)
 
 
 def make_list(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
@@ -271,27 +236,6 @@ def make_list(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:
         request = request.lower()
         call = {k: (v.lower() if isinstance(v, str) else v) for k, v in call.items()}
     return request, call
-
-
-# No id named: which task is meant is unknowable, so the assistant asks instead of guessing.
-NO_ID_REFS = ["it", "that", "that one", "this one", "the last one", "the task", "my task", "that task",
-              "the {x} one", "the {x} task", "the task about {x}", "the one about {x}", "the {x} thing",
-              "everything tagged {g}", "both of those", "all of them", "the first one", "the other one"]
-NO_ID_FRAMES = {
-    "delete": ["delete {ref}", "remove {ref}", "get rid of {ref}", "can you delete {ref}", "scrap {ref}",
-               "I don't need {ref} anymore, delete it", "trash {ref}", "take {ref} off my list"],
-    "complete": ["mark {ref} done", "{Ref} is done", "done with {ref}", "finished {ref}", "tick off {ref}",
-                 "I already did {ref}, tick it off", "mark {ref} as complete", "check {ref} off",
-                 "ok {ref} is sorted, check it off", "{Ref} is taken care of, cross it off", "cross {ref} off"],
-    "update": ["move {ref} to {d}", "push {ref} to {d}", "make {ref} urgent", "bump {ref} to high priority",
-               "rename {ref} to {n}", "tag {ref} as {g}", "change the due date to {d}", "change the priority to {p}",
-               "make {ref} low priority", "{Ref} should be due {d}", "set {ref} to {p} priority",
-               "retag {ref} as {g}", "{Ref} needs a new title: {n}", "change {ref}'s tags to {g}"],
-}
-NO_TITLE_REQUESTS = ["remind me {d}", "add a task", "new todo, {c}", "create a task for {d}", "remind me",
-                     "add something to my list", "new task", "put a reminder in for {d}", "make a task, {c}",
-                     "I need to do something {d}", "add a task for {d} please", "set a reminder", "todo: ",
-                     "can you add a new task?", "Remind me about it {d}"]
 
 
 def make_clarify(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]]:

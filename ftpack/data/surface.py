@@ -244,7 +244,10 @@ def tags_after(rng: random.Random, tags: list[str]) -> str:
 
 
 def tags_before(rng: random.Random, tags: list[str]) -> str:
-    style = rng.randrange(4)
+    style = rng.randrange(6)
+    if style >= 4:  # a clause, like a date's or a priority's: "tag it garden, by Sunday: mulch the beds"
+        clause = rng.choice(["tag it {}", "tagged {}", "with tag {}", "tags {}", "label it {}", "Tag: {}"])
+        return as_title(clause.format(" and ".join(tags))) + rng.choice([", ", ": ", " - ", ", "])
     if style == 0:
         return "".join(f"[{t}]" for t in tags) + " "
     if style == 1:

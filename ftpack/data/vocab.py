@@ -165,6 +165,8 @@ NUMBERED = [
     "invoice #{n}", "ticket #{n}", "PR #{n}", "order #{n}", "bug {n}", "issue {n}", "room {n}", "flat {n}",
     "case no. {n}", "policy {n}", "the {n} boxes", "{n} chairs", "{n} bags of compost", "{n} copies of the agenda",
     "batch {n}", "the form {n}B", "desk {n}", "bus {n}", "unit {n}", "version {n}.2", "the {n} invites",
+    "shelf {n}", "plant #{n}", "page {n}", "pg {n}", "step {n}", "locker {n}", "bay {n}", "seat {n}",
+    "bug #{n}", "row {n}", "the {n}mm screws", "level {n}", "gate {n}", "the {n}th floor",
 ]
 
 TAGS = [
