@@ -87,6 +87,10 @@ def main() -> None:
         missing = [s for s in JUDGED_SETS if "failures" not in report.get("sets", {}).get(s, {}).get("accuracy", {})]
         if missing:
             parser.error(f"{run!r}: its report lists no failures of the {', '.join(missing)} set; use newer runs")
+    for set_name in JUDGED_SETS:
+        sizes = {run: report["sets"][set_name]["n_cases"] for run, report in zip(args.runs, reports)}
+        if len(set(sizes.values())) > 1:
+            parser.error(f"the runs judged {set_name} sets of different sizes ({sizes}): compare runs of one set version")
     spread = {set_name: set_spread(reports, set_name) for set_name in JUDGED_SETS}
     figures = {"runs": [str(report_path(parser, run).relative_to(ROOT)) for run in args.runs], "sets": spread}
     text = markdown(args.name, args.runs, spread)
