@@ -6,8 +6,9 @@ Each RUN names an `ftpack ship` benchmark (bench/reports/RUN/report.json or runs
 normally runs of one recipe over several data draws and training seeds. For the hand-written and held-out
 sets it counts, case by case, in how many runs the case failed, and splits each run's mean failures into
 steady ones (cases failed in every run) and the rest; the cases failed in most runs are about what a
-majority vote of the runs would still get wrong, the floor of removing the run-to-run spread alone. A change aimed at a steady failure can be judged
-on that case; the rest moves from run to run, and only pooled pairs of runs can show a change to it.
+majority vote of the runs would still get wrong, the floor of removing the run-to-run spread alone. A
+change aimed at a steady failure can be judged on that case; the rest moves from run to run, and only
+pooled pairs of runs can show a change to it.
 For a bar such as ">= 95 % of the creates", it also gives the mean failures per run against what the bar
 allows. No model runs: this reads the failures the reports list. Writes bench/reports/NAME.{json,md}.
 """
@@ -34,8 +35,8 @@ def set_spread(reports: list[dict[str, Any]], set_name: str) -> dict[str, Any]:
             failed_in[failure["id"]] += 1
             case = cases.setdefault(failure["id"], {"id": failure["id"], "class": failure.get("class"),
                                                     "action": failure["expected_action"],
-                                                    "request": failure["request"], "got": []})
-            case["got"].append(failure["got"])
+                                                    "request": failure["request"]})
+            case["got"] = failure["got"]  # the last run's reply is the one shown
     n = len(runs)
 
     def split(action: str | None) -> dict[str, Any]:
@@ -55,8 +56,7 @@ def set_spread(reports: list[dict[str, Any]], set_name: str) -> dict[str, Any]:
     return {"runs": n, "cases": runs[0]["n_cases"], "creates": creates,
             "all operations": split(None), "creates only": split("create_task"),
             f"create failures a {CREATES_BAR:.0%} bar allows per run": allowed,
-            "steady cases": [{k: c[k] for k in ("id", "class", "action", "request")} | {"got": c["got"][-1]}
-                             for c in steady]}
+            "steady cases": steady}
 
 
 def shortened(reply: str, limit: int = 160) -> str:
@@ -82,7 +82,8 @@ def main() -> None:
     parser, args = parse_run_arguments(__doc__, "RUN")
     if len(args.runs) < 2:
         parser.error("give at least two runs: a spread needs more than one")
-    reports = [json.loads(report_path(parser, run).read_text("utf-8")) for run in args.runs]
+    paths = [report_path(parser, run) for run in args.runs]
+    reports = [json.loads(path.read_text("utf-8")) for path in paths]
     for run, report in zip(args.runs, reports):
         missing = [s for s in JUDGED_SETS if "failures" not in report.get("sets", {}).get(s, {}).get("accuracy", {})]
         if missing:
@@ -92,7 +93,7 @@ def main() -> None:
         if len(set(sizes.values())) > 1:
             parser.error(f"the runs judged {set_name} sets of different sizes ({sizes}): compare runs of one set version")
     spread = {set_name: set_spread(reports, set_name) for set_name in JUDGED_SETS}
-    figures = {"runs": [str(report_path(parser, run).relative_to(ROOT)) for run in args.runs], "sets": spread}
+    figures = {"runs": [str(path.relative_to(ROOT)) for path in paths], "sets": spread}
     text = markdown(args.name, args.runs, spread)
     write_files_atomic(args.out, {f"{args.name}.json": json.dumps(figures, indent=2, ensure_ascii=False) + "\n",
                                   f"{args.name}.md": text})

@@ -73,4 +73,3 @@ NO_TITLE_REQUESTS = ["remind me {d}", "add a task", "new todo, {c}", "create a t
                      "add something to my list", "new task", "put a reminder in for {d}", "make a task, {c}",
                      "I need to do something {d}", "add a task for {d} please", "set a reminder", "todo: ",
                      "can you add a new task?", "Remind me about it {d}"]
-
