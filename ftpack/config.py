@@ -194,6 +194,15 @@ def describe(error: ValidationError) -> str:
     return f"{where}: {message}" if where else message
 
 
+def override(config: FtpackConfig, flags: dict[str, Any]) -> FtpackConfig:
+    """Apply a command's own flags on top of config: those given (not None), each named
+    `section__field` (click's spelling of `section.field`)."""
+    for key, value in flags.items():
+        if value is not None:
+            apply(config, key.replace("__", "."), value)
+    return config
+
+
 def apply(config: FtpackConfig, key: str, value: Any) -> None:
     """Set `section.field` on config, validating the value; unknown keys name the valid ones."""
     section_name, _, name = key.partition(".")
