@@ -184,7 +184,7 @@ def make_delete(rng: random.Random, today: dt.date) -> tuple[str, dict[str, Any]
     frame = rng.choice(DELETE_FRAMES)
     why = rng.choice(DELETE_REASONS).format(e=rng.choice(EVENTS))
     request = frame.format(r=_ref_or_bare(rng, task_id, frame), x=_described_task(rng), why=why)
-    request = request[:1].upper() + request[1:] if frame.startswith("{why}") and rng.random() < 0.5 else request
+    request = sf.as_title(request) if frame.startswith("{why}") and rng.random() < 0.5 else request
     return sf.with_context(rng, request), {"action": "delete_task", "task_id": task_id}
 
 
