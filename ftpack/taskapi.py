@@ -67,9 +67,9 @@ def invents_id(request: str, call: Any) -> bool:
 
 
 # A number glued to a code, an amount, a decimal, a time or a fraction ("PO-88213", "$250", "3.12",
-# "10am", "3/4") is part of something else: a model that acts on it edits a task nobody meant.
-# "no.12" ("No.12") is the one glued form that is an id.
-_NUMBER_ON_ITS_OWN = r"(?:(?<=[Nn]o\.)|(?<![\w.\-/£$€])){}(?![\w/%€£]|[.,:]\d|-\w)"
+# "10am", "3/4"), or one group of a phone number ("0800 123 456"), is part of something else: a model
+# that acts on it edits a task nobody meant. "no.12" ("No.12") is the one glued form that is an id.
+_NUMBER_ON_ITS_OWN = r"(?:(?<=[Nn]o\.)|(?<![\w.\-/£$€]))(?<!\d\d\d ){}(?![\w/%€£]|[.,:]\d|-\w| \d\d\d)"
 
 
 def names_id_on_its_own(request: str, task_id: Any) -> bool:
