@@ -191,14 +191,19 @@ def test_the_client_guard_turns_a_guessed_id_into_a_clarify():
         '{"clarify":"Which task id is done?"}')  # a 1.x reply is guarded the same way
     assert guarded_reply("mark #12 done", ' {"complete": 12} ') == ' {"complete": 12} '  # unchanged text
     assert guarded_reply("x", "not json") == "not json"
-    # a number inside a code, an amount, a decimal, a time or a fraction is no task id: asked about, not acted on
+    # a number inside a code, an amount, a decimal, a time, a fraction or a phone number is no task id: asked
+    # about, not acted on
     for request, reply in [("forward PO-88213 to procurement", '{"update":88213,"tags":["work"]}'),
                            ("Transfer $250 to savings", '{"complete":250}'), ("mark the 10am call as done", '{"complete":10}'),
-                           ("upgrade to Python 3.12", '{"update":12}'), ("move the 3/4 inch dowels", '{"update":4}')]:
+                           ("upgrade to Python 3.12", '{"update":12}'), ("move the 3/4 inch dowels", '{"update":4}'),
+                           ("Call 0800 123 456 to dispute the charge", '{"update":123,"title":"Dispute the charge"}'),
+                           ("ring 07700 900 123 about the boiler", '{"update":123,"title":"Ring about the boiler"}')]:
         assert taskapi.parse_reply(guarded_reply(request, reply))["action"] == "clarify", request
     for request, task_id in [("task #12 done", 12), ("mark 12 done", 12), ("task no.12 can go", 12), ("Task No.12", 12), ("(12) done", 12),
-                             ("finished task 12's draft", 12), ("delete 12, it's a duplicate of 13", 12)]:
-        assert guard_call(request, {"action": "delete_task", "task_id": task_id})["action"] == "delete_task", request
+                             ("finished task 12's draft", 12), ("delete 12, it's a duplicate of 13", 12),
+                             ("task 123: rename to Dispute the charge", 123), ("move 123 to 2027-01-05", 123)]:
+        call = {"action": "delete_task", "task_id": task_id}
+        assert guard_call(request, call) is call, request
     today = dt.date(2026, 11, 21)
     cases = [Case("a", today, "delete that one", {"action": "clarify", "question": "Which?"}, "clarify-no-id")]
     raw, _ = score(cases, ['{"action":"delete_task","task_id":1}'])

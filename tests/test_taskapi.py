@@ -169,12 +169,3 @@ def test_published_schema_is_valid_json_schema():
 ])
 def test_a_client_asks_again_only_for_a_malformed_reply(reply, expected):
     assert taskapi.well_formed(reply) is expected
-
-
-def test_a_group_of_a_phone_number_is_no_id():
-    """"Call 0800 123 456 ..." -> {"update":123}: the client asks which task instead of editing one."""
-    call = {"action": "update_task", "task_id": 123, "changes": {"title": "Dispute the charge"}}
-    assert taskapi.guard_call("Call 0800 123 456 to dispute the charge", call)["action"] == "clarify"
-    assert taskapi.guard_call("ring 07700 900 123 about the boiler", call)["action"] == "clarify"
-    assert taskapi.guard_call("task 123: rename to Dispute the charge", call) is call
-    assert taskapi.guard_call("move 123 to 2027-01-05", call) is call
