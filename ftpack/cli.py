@@ -251,6 +251,7 @@ def bench_command(run_dir, model, cases_file, engine_name, structured, concurren
                   strict, out_dir, host) -> None:
     """Stage 6: latency and Task API accuracy through Ollama, judged against the spec."""
     from ftpack.bench import bench
+    from ftpack.bench.report import set_summary
 
     report = bench(run_dir, model, cases_file, host, engine_name, structured, concurrency, limit, spec_file,
                    compare_f16, out_dir)
@@ -258,10 +259,7 @@ def bench_command(run_dir, model, cases_file, engine_name, structured, concurren
     click.echo(f"{report['model']} via {report['engine']}: p50 {lat['p50']} ms, p95 {lat['p95']} ms, "
                f"cold {report['cold_start']['wall_ms']:.0f} ms")
     for name, one in report["sets"].items():
-        acc = one["accuracy"]
-        click.echo(f"  {name} set ({one['n_cases']} cases): task creation {acc['task_creation_accuracy']}, "
-                   f"all operations {acc['all_operations_accuracy']}, clarify {acc['clarify_accuracy']}, "
-                   f"invented task ids {acc['invented_ids']}")
+        click.echo(f"  {set_summary(name, one)}")
     for verdict in report["spec"]["criteria"]:
         click.echo(f"  {'PASS' if verdict['passed'] else 'FAIL'}  {verdict['criterion']}  (got {verdict['value']})")
     if report.get("floor", {}).get("advice"):
@@ -336,10 +334,18 @@ def score_command(cases, replies, as_json) -> None:
 @main.command("schema")
 @click.option("--call", "call_form", is_flag=True,
               help="The schema of the decoded Task API call a client acts on, not of the reply.")
-def schema_command(call_form: bool) -> None:
+@click.option("--for", "request", metavar="REQUEST",
+              help="The reply's schema narrowed to what REQUEST holds (its words, date phrases and ids): "
+                   "the client's second try.")
+def schema_command(call_form: bool, request: str | None) -> None:
     """Print the JSON Schema of the assistant's reply (Ollama's `format` takes it)."""
-    from ftpack import taskapi
+    from ftpack import anchor, taskapi
 
+    if call_form and request is not None:
+        raise FtpackError("--call and --for do not go together: the call's schema is the same for every request; drop one")
+    if request is not None:
+        click.echo(json.dumps(anchor.anchored_schema(request), indent=2, ensure_ascii=False))
+        return
     click.echo(json.dumps(taskapi.json_schema() if call_form else taskapi.reply_schema(), indent=2))
 
 

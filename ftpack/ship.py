@@ -241,6 +241,8 @@ def _summary_of_export(result: dict[str, Any]) -> dict[str, Any]:
 
 def summary(manifest: dict[str, Any]) -> list[str]:
     """A short human report for the end of `ftpack ship`."""
+    from ftpack.bench.report import set_summary
+
     metrics = manifest["metrics"]
     bench = metrics.get("bench", {})
     lat = bench.get("latency", {}).get("wall_ms", {})
@@ -251,10 +253,7 @@ def summary(manifest: dict[str, Any]) -> list[str]:
         f"sizes: {manifest['config']['ship']['quant']} GGUF {sizes.get('gguf', {}).get('bytes', 0) / 2**20:.1f} MiB, merged "
         f"{sizes.get('merged', {}).get('bytes', 0) / 2**20:.1f} MiB, adapter {sizes.get('adapter', {}).get('bytes', 0) / 2**20:.1f} MiB",
         f"val loss: {metrics.get('train', {}).get('val_loss')}",
-        *(f"{name} set ({one['n_cases']} cases): task creation {one['accuracy']['task_creation_accuracy']}, all operations "
-          f"{one['accuracy']['all_operations_accuracy']}, clarify {one['accuracy']['clarify_accuracy']}, invented task ids "
-          f"{one['accuracy']['invented_ids']}, JSON valid {one['accuracy']['json_valid_rate']}"
-          for name, one in bench.get("sets", {}).items()),
+        *(set_summary(name, one) for name, one in bench.get("sets", {}).items()),
         f"latency via {bench.get('engine')}: p50 {lat.get('p50')} ms, p95 {lat.get('p95')} ms",
         "stage seconds: " + ", ".join(f"{k} {v}" + (" (earlier run)" if k in manifest.get("skipped_stages", []) else "")
                                       for k, v in manifest["stage_seconds"].items()),

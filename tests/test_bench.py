@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from ftpack import taskapi
+from ftpack import anchor
 from ftpack.bench import DEFAULT_SPEC, bench, judge, load_spec, percentiles
 from ftpack.errors import FtpackError
 from ftpack.evalsets import SHIPPED_SETS
+from ftpack.score import load_cases
 
 
 def test_percentiles():
@@ -56,11 +57,13 @@ def check_reports(out: Path, engine: str):
     assert 0 <= report["accuracy"]["json_valid_rate"] <= 1
     client = report["accuracy"]["with_client"]  # a guessed id is never acted on by the client
     assert client["invented_ids"] == 0
-    # every malformed reply the model ended itself, and only those, is asked again under the reply
-    # schema, whose grammar makes the second try a JSON object from its first token; constrained
-    # replies and replies cut at the token cap (the tiny model's loops) are not asked again
-    malformed = [] if report["structured_output"] else [r for r in report["requests"]
-                                                        if not r["cut"] and not taskapi.well_formed(r["reply"])]
+    # every reply the model ended itself that is malformed or not anchored in its request, and only
+    # those, is asked again under the request's anchored schema, whose grammar makes the second try
+    # a JSON object from its first token; constrained replies and replies cut at the token cap (the
+    # tiny model's loops) are not asked again
+    today = {c.id: c.today for c in load_cases(SHIPPED_SETS["hand-written"])}
+    malformed = [] if report["structured_output"] else [
+        r for r in report["requests"] if not r["cut"] and anchor.needs_second_try(r["request"], r["reply"], today[r["id"]])]
     assert client["retries"] == len(malformed)
     assert [r["id"] for r in report["requests"] if "retry_reply" in r] == [r["id"] for r in malformed]
     assert all(r["retry_reply"].startswith("{") and r["retry_wall_ms"] > 0 for r in malformed)
@@ -79,20 +82,28 @@ def check_reports(out: Path, engine: str):
     return report
 
 
-def test_a_second_try_decodes_under_the_reply_schema(tiny_export):
+def test_a_second_try_decodes_under_the_anchored_schema(tiny_export):
     """The client's second try: constrained whatever the engine's setting, so even the untrained
-    tiny model writes a reply object from its first token."""
+    tiny model writes a reply object from its first token, and what it writes comes from the
+    request: a title that is a run of its words, no id it does not name."""
     from ftpack.bench.engines import llamacpp_engine
-    from ftpack.score import load_cases
 
     run_dir, exported = tiny_export
     engine = llamacpp_engine(Path(run_dir), Path(exported["gguf"]["path"]), structured=False)
     try:
-        case = load_cases(SHIPPED_SETS["hand-written"])[0]
-        second = engine.ask(case, constrained=True)
+        cases = load_cases(SHIPPED_SETS["hand-written"])[:6]
+        seconds = [engine.ask(case, constrained=True) for case in cases]
     finally:
         engine.close()
-    assert second.text.startswith(('{"create":', '{"update":', '{"complete":', '{"delete":', '{"list":', '{"clarify":'))
+    for case, second in zip(cases, seconds):
+        print(case.request, second.text)
+        assert second.text.startswith(('{"create":', '{"update":', '{"complete":', '{"delete":', '{"list":', '{"clarify":'))
+        if second.text.startswith('{"create":"'):  # a run of the request's words, though cut short or not
+            title = second.text.removeprefix('{"create":"').split('"')[0]
+            assert any(anchor.is_title_of(case.request, " ".join(title.split(" ")[:n]))
+                       for n in range(1, len(title.split(" ")) + 1)), title
+        if not second.cut:
+            assert not anchor.needs_second_try(case.request, second.text, case.today), second.text
 
 
 def test_bench_embedded_llamacpp(tiny_export, tmp_path):

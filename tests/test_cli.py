@@ -56,7 +56,7 @@ def test_schema_prints_the_reply_schema_and_the_call_schema_on_request():
 
     from click.testing import CliRunner
 
-    from ftpack import taskapi
+    from ftpack import anchor, taskapi
     from ftpack.cli import main
 
     reply = CliRunner().invoke(main, ["schema"])
@@ -64,3 +64,7 @@ def test_schema_prints_the_reply_schema_and_the_call_schema_on_request():
     assert reply.exit_code == call.exit_code == 0
     assert json.loads(reply.stdout) == taskapi.reply_schema()  # what Ollama's `format` takes
     assert json.loads(call.stdout) == taskapi.json_schema()
+    anchored = CliRunner().invoke(main, ["schema", "--for", "mark it done"])
+    assert anchored.exit_code == 0 and json.loads(anchored.stdout) == anchor.anchored_schema("mark it done")
+    both = CliRunner().invoke(main, ["schema", "--call", "--for", "mark it done"])
+    assert both.exit_code == 2 and "--call and --for do not go together" in both.output and "Traceback" not in both.output

@@ -53,6 +53,7 @@ def test_ship_end_to_end_then_noop_then_resume(tmp_path, tiny_model, ollama_url,
     assert (run_dir / "run.json").is_file() and (run_dir / "bench" / "report.md").is_file()
     text = "\n".join(summary(manifest))
     assert "FAIL  task-creation accuracy > 0.9" in text and "ollama run ftpack-test-ship:candidate" in text
+    assert "; as the client acts (" in text  # the model's figures, then what the client acts on
 
     lines = []
     rerun = Ship(cfg, log=lines.append).run()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from ftpack import taskapi
+from ftpack import anchor, taskapi
 from ftpack.errors import FtpackError
 from ftpack.machine import cpu_info
 from ftpack.ollama_host import base_url
@@ -53,8 +53,9 @@ class Reply:
 class Engine:
     """One way of asking the model: `ask(case) -> Reply`, plus how to force a cold start.
 
-    `ask(case, constrained=True)` decodes under the reply's JSON Schema whatever the engine's
-    `structured` setting: the client's second try at a malformed reply."""
+    `ask(case, constrained=True)` decodes under the reply's JSON Schema narrowed to the request
+    (anchor.anchored_schema) whatever the engine's `structured` setting: the client's second try
+    at a reply that is malformed or not anchored in its request."""
 
     name: str  # "ollama" or "llama.cpp (embedded)"
     model: str
@@ -128,7 +129,8 @@ def ollama_engine(model: str, host: str | None, structured: bool, options: dict[
         first = None
         parts, final = [], None
         for chunk in client.chat(model=model, messages=messages_for(case), stream=True,
-                                 format=schema if structured or constrained else None,
+                                 format=anchor.anchored_schema(case.request) if constrained else
+                                 schema if structured else None,
                                  options={"temperature": 0, "num_predict": MAX_REPLY_TOKENS, **(options or {})}):
             if chunk.message.content:
                 if first is None:
@@ -178,7 +180,12 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | 
     strip = bos_to_strip(tokenizer, gguf)  # once, not per request: it maps the whole GGUF
     state: dict[str, Any] = {"llm": None, "grammar": None}
 
-    def grammar() -> Any:
+    def grammar(case: Case, constrained: bool) -> Any:
+        if constrained:
+            return llama_cpp.LlamaGrammar.from_json_schema(json.dumps(anchor.anchored_schema(case.request)),
+                                                           verbose=False)
+        if not structured:
+            return None
         if state["grammar"] is None:
             state["grammar"] = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(taskapi.reply_schema()),
                                                                        verbose=False)
@@ -206,7 +213,7 @@ def llamacpp_engine(run_dir: Path, gguf: Path, structured: bool, threads: int | 
         cached = llm.longest_token_prefix(llm._input_ids.tolist(), tokens[:-1]) if llm.n_tokens else 0
         first, parts, cap = None, [], ReplyCap(MAX_REPLY_TOKENS)
         for chunk in llm.create_completion(prompt, max_tokens=MAX_REPLY_TOKENS, temperature=0.0, stop=stop, stream=True,
-                                           grammar=grammar() if structured or constrained else None,
+                                           grammar=grammar(case, constrained),
                                            stopping_criteria=cap.criteria()):
             text = chunk["choices"][0]["text"]
             if text and first is None:

@@ -32,10 +32,25 @@ ACCURACY_ROWS = (("task_creation_accuracy", "task-creation accuracy"), ("all_ope
                  ("clarify_accuracy", "clarify accuracy"), ("invented_id_rate", "invented-task-id rate"),
                  ("json_valid_rate", "JSON valid"), ("schema_valid_rate", "schema valid"))
 
-# what a client acts on: a malformed reply (taskapi.well_formed) asked again under the reply schema, then taskapi.guard_call
+# what a client acts on: a reply that is malformed or not anchored in its request (anchor.needs_second_try) asked
+# again under the request's anchored schema, then taskapi.guard_call
 CLIENT_ROWS = tuple((key, dict(ACCURACY_ROWS)[key]) for key in ("task_creation_accuracy", "all_operations_accuracy",
                                                                  "clarify_accuracy", "json_valid_rate")) + (
-    ("unasked_edits", "unasked edits (count)"), ("retries", "second tries under the schema (count)"))
+    ("unasked_edits", "unasked edits (count)"), ("retries", "second tries under the anchored schema (count)"))
+
+
+def set_summary(name: str, one: dict[str, Any]) -> str:
+    """One line for a case set, the model's own figures and then the client's (what `ftpack bench`
+    and `ftpack ship` print)."""
+    acc = one["accuracy"]
+    line = (f"{name} set ({one['n_cases']} cases): task creation {acc['task_creation_accuracy']}, all operations "
+            f"{acc['all_operations_accuracy']}, clarify {acc['clarify_accuracy']}, invented task ids "
+            f"{acc['invented_ids']}, JSON valid {acc['json_valid_rate']}")
+    client = acc.get("with_client")
+    if client:
+        line += (f"; as the client acts ({client['retries']} second tries): task creation "
+                 f"{client['task_creation_accuracy']}, all operations {client['all_operations_accuracy']}")
+    return line
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -62,6 +77,8 @@ def markdown(report: dict[str, Any]) -> str:
     for key, label in CLIENT_ROWS:
         lines.append(f"| {label}, as the client acts | " + " | ".join(
             _fmt(sets[n]["accuracy"].get("with_client", {}).get(key), 4) for n in names) + " |")
+    lines.append("| p95 latency with second tries (ms), as the client acts | " + " | ".join(
+        _fmt(sets[n]["accuracy"].get("with_client", {}).get("wall_ms", {}).get("p95"), 1) for n in names) + " |")
     for field in sets[judged]["accuracy"]["create_field_accuracy"]:
         lines.append(f"| create: {field} | " + " | ".join(
             _fmt(sets[n]["accuracy"]["create_field_accuracy"][field], 4) for n in names) + " |")
@@ -130,7 +147,8 @@ def markdown(report: dict[str, Any]) -> str:
     retried = {name: [r for r in sets[name].get("requests", []) if "retry_reply" in r] for name in names}
     if any(retried.values()):
         lines += ["", "## Second tries (as the client acts)", "",
-                  "Malformed replies, asked again with decoding constrained by the reply schema:", "",
+                  "Replies that were malformed or held a value their request does not (a word, a date phrase, a tag "
+                  "or an id), asked again with decoding constrained to what the request holds (ftpack.anchor):", "",
                   "| set | id | first reply | second try | ms |", "| --- | --- | --- | --- | --- |"]
         lines += [f"| {name} | {r['id']} | `{_cell(r['reply'])}` | `{_cell(r['retry_reply'])}` | {_fmt(r['retry_wall_ms'], 1)} |"
                   for name, rows in retried.items() for r in rows]
