@@ -29,7 +29,7 @@ from functools import lru_cache
 from typing import Any
 
 from ftpack import taskapi
-from ftpack.score import normalize_title
+from ftpack.score import normalize_tags, normalize_title
 
 # Characters a word may carry around its core that a title leaves out: quotes, brackets, and the
 # punctuation that ends a clause ("tin," in "reconcile the petty cash tin, label it finance").
@@ -99,10 +99,22 @@ def _date_text(words: list[str]) -> str:
 
 def _resolves(text: str) -> bool:
     # whether a phrase names a date does not hang on the day it is read: any today will do
-    try:
-        return taskapi.resolve_due_date(text, dt.date(2026, 1, 1)) is not None
-    except ValueError:
-        return False
+    return _resolved(text, dt.date(2026, 1, 1)) is not None
+
+
+@lru_cache(maxsize=256)
+def _date_spans_of(request: str) -> tuple[tuple[int, int], ...]:
+    # the check, the title pattern and the due phrases all read a request's date phrases: found once
+    return tuple(date_spans(request.split()))
+
+
+def _date_cuts(request: str) -> list[tuple[int, int]]:
+    """Where a title may leave a date phrase out of its middle, as (the first word it leaves out,
+    the first word after the phrase): the phrase alone, or with up to three words leading it in
+    ("due", "by", "no later than")."""
+    n_words = len(request.split())
+    return [(cut, end) for start, end in _date_spans_of(request) for cut in range(start, start - 4, -1)
+            if cut >= 1 and end < n_words]
 
 
 def title_pattern(request: str) -> str:
@@ -125,15 +137,11 @@ def title_pattern(request: str) -> str:
         return _word_regex(words[i], first) + pattern
 
     alternatives = [run for i in range(len(words)) if (run := run_from(i, True, MAX_TITLE_WORDS))]
-    for start, end in date_spans(words):
-        for cut in range(start, start - 4, -1):  # the phrase alone, or with what leads it in ("no later than")
-            if cut < 1 or end >= len(words):
-                continue
-            heads = [" ".join(words[i:cut]) for i in range(max(0, cut - MAX_TITLE_WORDS), cut)
-                     if all(usable[i:cut])]
-            tail = run_from(end, False, MAX_TITLE_WORDS)
-            if heads and tail:
-                alternatives.append("(" + "|".join(_heads_regex(heads)) + ") " + tail)
+    for cut, end in _date_cuts(request):
+        heads = [" ".join(words[i:cut]) for i in range(max(0, cut - MAX_TITLE_WORDS), cut) if all(usable[i:cut])]
+        tail = run_from(end, False, MAX_TITLE_WORDS)
+        if heads and tail:
+            alternatives.append("(" + "|".join(_heads_regex(heads)) + ") " + tail)
     return "^(" + "|".join(alternatives) + ")$"
 
 
@@ -149,7 +157,7 @@ def due_phrases(request: str) -> list[str]:
     """The request's date phrases as typed, and lower-cased, as a reply may copy them."""
     words = request.split()
     found: dict[str, None] = {}
-    for start, end in date_spans(words):
+    for start, end in _date_spans_of(request):
         text = _date_text(words[start:end])
         if _usable(text):
             for variant in (text, text.lower()):
@@ -178,7 +186,8 @@ def anchored_schema(request: str) -> dict[str, Any]:
     schema = copy.deepcopy(taskapi.reply_schema())
     title = {"type": "string", "pattern": title_pattern(request)}
     due = {"enum": [*due_phrases(request), None]}
-    tags = {"type": "array", "items": {"enum": tag_words(request)}} if tag_words(request) else {"const": []}
+    words = tag_words(request)
+    tags = {"type": "array", "items": {"enum": words}} if words else {"const": []}
     ids = named_ids(request)
     branches = []
     for branch in schema["oneOf"]:
@@ -223,8 +232,7 @@ def anchored(request: str, call: Any, today: dt.date) -> bool:
         return False
     tags = fields.get("tags")
     if isinstance(tags, list):
-        words = set(tag_words(request))
-        if not all(isinstance(t, str) and " ".join(t.casefold().lstrip("#").split()) in words for t in tags):
+        if not all(isinstance(t, str) for t in tags) or not normalize_tags(tags) <= set(tag_words(request)):
             return False
     return True
 
@@ -245,10 +253,8 @@ def is_title_of(request: str, title: str) -> bool:
     if not said or len(said) > MAX_TITLE_WORDS:
         return False
     jumps: dict[int, set[int]] = {}  # where a title may skip a date phrase: from a word leading into it, to after it
-    for start, end in date_spans(words):
-        for cut in range(start, start - 4, -1):
-            if cut >= 1 and end < len(words):
-                jumps.setdefault(cut, set()).add(end)
+    for cut, end in _date_cuts(request):
+        jumps.setdefault(cut, set()).add(end)
 
     def same(k: int, j: int) -> bool:
         return _usable(words[j]) and _word_matcher(words[j], False)(said[k]) is not None

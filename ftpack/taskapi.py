@@ -341,11 +341,12 @@ def _describe_schema_error(call: Any, errors: list) -> str:
 def well_formed(reply: str) -> bool:
     """Whether the reply is JSON that stands for a call of the Task API schema.
 
-    A client that gets False asks again with decoding constrained by `reply_schema()` (Ollama's
-    `format`): the model's rare malformed replies (an apostrophe or colon in a title taken for the
-    end of a string) then come out well-formed, and well-formed replies never pay for the
-    constraint. A due phrase no client can resolve is well-formed (the schema allows any string,
-    so a constrained retry would write it again): `validate_call` reports it.
+    A client that gets False asks again with decoding constrained by a schema (Ollama's `format`;
+    `anchor.needs_second_try` asks this first): the model's rare malformed replies (an apostrophe
+    or colon in a title taken for the end of a string) then come out well-formed, and well-formed
+    replies never pay for the constraint. A due phrase no client can resolve is well-formed (the
+    reply schema allows any string): `validate_call` reports it, and `anchor.needs_second_try`
+    asks again for it under a schema that holds only the request's date phrases.
     """
     try:
         call = parse_reply(reply)

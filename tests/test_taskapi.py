@@ -167,5 +167,5 @@ def test_published_schema_is_valid_json_schema():
     ('{"create":"Pay rent","due":"whenever the moon is full"}', True),
     ("Sure! I'll add that.", False),
 ])
-def test_a_client_asks_again_only_for_a_malformed_reply(reply, expected):
+def test_well_formed_tells_a_malformed_reply(reply, expected):
     assert taskapi.well_formed(reply) is expected
