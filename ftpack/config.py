@@ -76,6 +76,9 @@ Quant = Annotated[str, BeforeValidator(_lower), AfterValidator(_known_quant)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
+WRITTEN_ACTIONS = ["create_task", "update_task", "complete_task", "delete_task", "list_tasks", "clarify"]
+
+
 @dataclass(config=SECTION)
 class DataConfig:
     """Stage 1: the Task API dataset."""
@@ -84,6 +87,11 @@ class DataConfig:
     out_dir: NonEmpty = "data/taskapi"
     # bounded so that a typo (--train 100000000) is an error, not minutes of silence (~15 s at the bound)
     n_train: int = Field(500, ge=1, le=100_000)
+    # of the n_train rows, how many are written as people type (ftpack/data/written.jsonl) instead of generated,
+    # drawn from the written rows of these actions
+    n_written: int = Field(0, ge=0, le=100_000)
+    written_actions: list[Literal["create_task", "update_task", "complete_task", "delete_task", "list_tasks",
+                                  "clarify"]] = Field(default_factory=lambda: list(WRITTEN_ACTIONS), min_length=1)
     n_val: int = Field(100, ge=1, le=20_000)
     n_test: int = Field(150, ge=1, le=20_000)
 

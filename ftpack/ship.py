@@ -85,7 +85,8 @@ class Ship:
         uses_generated = Path(train_cfg.train_file).parent.resolve() == data_dir.resolve()
         data_key = digest(dataclasses.asdict(data_cfg), uses_generated, generator_fingerprint())
         self.stage("data", data_key, lambda: all(p.is_file() for p in data_files),
-                   lambda: write_dataset(data_dir, data_cfg.seed, data_cfg.n_train, data_cfg.n_val, data_cfg.n_test)
+                   lambda: write_dataset(data_dir, data_cfg.seed, data_cfg.n_train, data_cfg.n_val, data_cfg.n_test,
+                                         data_cfg.n_written, tuple(data_cfg.written_actions))
                    if uses_generated else {"skipped": "train.train_file is a user dataset"})
 
         data_hashes = {f: file_digest(f) for f in (train_cfg.train_file, train_cfg.val_file) if f}

@@ -204,6 +204,12 @@ NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "fiv
 SLANG_SPELLINGS = {"tomorrow": ("tmrw", "tmr", "2moro", "tomoz"), "tonight": ("tonite", "2nite")}
 _STANDARD_SPELLING = {slang: word for word, spellings in SLANG_SPELLINGS.items() for slang in spellings}
 
+
+def standard_spelling(word: str) -> str:
+    """A date word as the model is trained to write it: "tmrw" -> "tomorrow"; other words unchanged."""
+    return _STANDARD_SPELLING.get(word.casefold(), word)
+
+
 _WEEKDAY_RE = "|".join(sorted({*WEEKDAYS, *(d[:3] for d in WEEKDAYS), "tues", "thur", "thurs"},
                               key=len, reverse=True))
 _MONTH_RE = "|".join(sorted({*MONTHS, *(m[:3] for m in MONTHS), "sept"}, key=len, reverse=True))
@@ -251,7 +257,7 @@ def resolve_due_date(value: str | None, today: dt.date) -> dt.date | None:
     """
     if value is None:
         return None
-    text = " ".join(_STANDARD_SPELLING.get(word, word) for word in str(value).strip().lower().split())
+    text = " ".join(standard_spelling(word) for word in str(value).strip().lower().split())
     if _ISO.match(text):
         return dt.date.fromisoformat(text)
     p = _PATTERNS

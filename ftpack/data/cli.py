@@ -23,16 +23,20 @@ def data() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Output folder (default data/taskapi).")
 @click.option("--train", "n_train", type=click.IntRange(1), default=None, help="Training rows (default 500).")
+@click.option("--written", "n_written", type=click.IntRange(0), default=None,
+              help="Of the training rows, how many are written as people type instead of generated (default 0).")
 @click.option("--val", "n_val", type=click.IntRange(1), default=None, help="Validation rows (default 100).")
 @click.option("--test", "n_test", type=click.IntRange(1), default=None, help="Test rows (default 150).")
 @click.pass_context
-def data_generate(ctx, seed, out_dir, n_train, n_val, n_test) -> None:
+def data_generate(ctx, seed, out_dir, n_train, n_written, n_val, n_test) -> None:
     """Write the Task API dataset: train/val/test.jsonl (chat) and val/test_cases.jsonl (cases)."""
     from ftpack.data.generate import write_dataset
 
-    flags = dict(data__seed=seed, data__out_dir=out_dir, data__n_train=n_train, data__n_val=n_val, data__n_test=n_test)
+    flags = dict(data__seed=seed, data__out_dir=out_dir, data__n_train=n_train, data__n_written=n_written,
+                 data__n_val=n_val, data__n_test=n_test)
     cfg = override(ctx.find_object(FtpackConfig), flags).data
-    counts = write_dataset(cfg.out_dir, cfg.seed, cfg.n_train, cfg.n_val, cfg.n_test)
+    counts = write_dataset(cfg.out_dir, cfg.seed, cfg.n_train, cfg.n_val, cfg.n_test, cfg.n_written,
+                           tuple(cfg.written_actions))
     for name, count in counts.items():
         click.echo(f"{Path(cfg.out_dir) / name}: {count} rows")
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from ftpack import taskapi
 from ftpack.data import surface as sf
-from ftpack.data import vocab
+from ftpack.data import vocab, written
 from ftpack.data.frames import (COMPLETE_FRAMES, CREATE_FRAMES, DELETE_FRAMES, DELETE_REASONS, EVENTS,
                                 LIST_WORDS, NO_ID_FRAMES, NO_ID_REFS, NO_TITLE_REQUESTS)
 from ftpack.evalsets import SHIPPED_SETS, held_out_requests, normalized_request
@@ -290,11 +290,13 @@ def generate(seed: int, n_train: int, n_val: int, n_test: int) -> dict[str, list
 
     Test rows are drawn first and validation rows next, so a bigger training set (same seed) is
     judged on the same held-out cases. A request that a shipped evaluation set contains is
-    never emitted (short ones like "what's due tomorrow?" can come up by chance).
+    never emitted (short ones like "what's due tomorrow?" can come up by chance), nor one of the
+    written training rows.
     """
     rng = random.Random(seed)
     makers, weights = zip(*MAKERS)
-    seen: set[str] = set(held_out_requests())
+    # written rows may join the training split, so no generated row repeats one either
+    seen: set[str] = {*held_out_requests(), *(normalized_request(r) for r, _ in written.written_rows())}
     rows: list[tuple[dt.date, str, dict]] = []
     total = n_train + n_val + n_test
     attempts = 0
@@ -317,7 +319,7 @@ def generator_fingerprint() -> str:
     """A hash of the code and words the dataset is made from, and of the sets it must stay clear of:
     `ftpack ship` regenerates its data when any of them changes (a new ftpack, an edited vocabulary)."""
     here = Path(__file__).resolve().parent
-    sources = [*sorted(here.glob("*.py")), Path(taskapi.__file__), *SHIPPED_SETS.values()]
+    sources = [*sorted(here.glob("*.py")), written.WRITTEN_ROWS, Path(taskapi.__file__), *SHIPPED_SETS.values()]
     digest = hashlib.sha256(vocab.wordfreq_version().encode())
     for path in sources:
         digest.update(path.read_bytes())
@@ -328,10 +330,26 @@ def _jsonl(rows: list[dict[str, Any]]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
-def write_dataset(out_dir: str | Path, seed: int, n_train: int, n_val: int, n_test: int) -> dict[str, int]:
+def with_written(rows: list[tuple[dt.date, str, dict]], seed: int, n_written: int,
+                 actions: tuple[str, ...] = taskapi.ACTIONS) -> list[tuple[dt.date, str, dict]]:
+    """Training rows with the last n_written generated ones replaced by written rows, mixed in at
+    random places: the token budget stays that of n_train rows, the test and validation splits
+    stay the generator's."""
+    written.check_count(n_written, len(rows), actions)
+    rng = random.Random(f"written-{seed}")
+    mixed = rows[:len(rows) - n_written]
+    for request, call in written.draw(rng, n_written, actions):
+        mixed.insert(rng.randint(0, len(mixed)), (random_today(rng), request, call))
+    return mixed
+
+
+def write_dataset(out_dir: str | Path, seed: int, n_train: int, n_val: int, n_test: int,
+                  n_written: int = 0, written_actions: tuple[str, ...] = taskapi.ACTIONS) -> dict[str, int]:
     """Write train/val/test.jsonl (chat form) and val/test_cases.jsonl (case form) into out_dir."""
     out = Path(out_dir)
+    written.check_count(n_written, n_train, written_actions)  # before minutes of generating
     splits = generate(seed, n_train, n_val, n_test)
+    splits["train"] = with_written(splits["train"], seed, n_written, written_actions)
     files = {f"{name}.jsonl": _jsonl([chat_row(*row) for row in rows]) for name, rows in splits.items()}
     for name in ("val", "test"):
         files[f"{name}_cases.jsonl"] = _jsonl(
