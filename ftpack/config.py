@@ -25,6 +25,7 @@ from pydantic.dataclasses import dataclass
 
 from ftpack.errors import FtpackError
 from ftpack.fsutil import read_text
+from ftpack.taskapi import ACTIONS
 
 # assignment is validated too: that is how --set and the flags are checked
 SECTION = ConfigDict(validate_assignment=True, extra="forbid", coerce_numbers_to_str=True)
@@ -76,9 +77,6 @@ Quant = Annotated[str, BeforeValidator(_lower), AfterValidator(_known_quant)]
 NonEmpty = Annotated[str, Field(min_length=1)]
 
 
-WRITTEN_ACTIONS = ["create_task", "update_task", "complete_task", "delete_task", "list_tasks", "clarify"]
-
-
 @dataclass(config=SECTION)
 class DataConfig:
     """Stage 1: the Task API dataset."""
@@ -90,8 +88,7 @@ class DataConfig:
     # of the n_train rows, how many are written as people type (ftpack/data/written.jsonl) instead of generated,
     # drawn from the written rows of these actions
     n_written: int = Field(0, ge=0, le=100_000)
-    written_actions: list[Literal["create_task", "update_task", "complete_task", "delete_task", "list_tasks",
-                                  "clarify"]] = Field(default_factory=lambda: list(WRITTEN_ACTIONS), min_length=1)
+    written_actions: list[Literal[ACTIONS]] = Field(default_factory=lambda: list(ACTIONS), min_length=1)
     n_val: int = Field(100, ge=1, le=20_000)
     n_test: int = Field(150, ge=1, le=20_000)
 

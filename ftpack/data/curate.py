@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ftpack import anchor, taskapi
+from ftpack.data.surface import as_title
 from ftpack.data.written import REFERENCE_DAY
 from ftpack.evalsets import SHIPPED_SETS, normalized_request
 
@@ -40,12 +41,15 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[\w'#]+", text.casefold())
 
 
+def _runs(words: list[str]) -> set[tuple[str, ...]]:
+    return {tuple(words[i:i + 3]) for i in range(len(words) - 2)}
+
+
 def _phrases(words: list[str]) -> set[tuple[str, ...]]:
     """Its three-word runs that hold two or more words other than function words."""
     from wordfreq import zipf_frequency
 
-    runs = (tuple(words[i:i + 3]) for i in range(len(words) - 2))
-    return {run for run in runs if sum(zipf_frequency(w, "en") < FUNCTION for w in run) >= 2}
+    return {run for run in _runs(words) if sum(zipf_frequency(w, "en") < FUNCTION for w in run) >= 2}
 
 
 def _rare(words: Iterable[str]) -> set[str]:
@@ -64,7 +68,7 @@ def _generator_text() -> tuple[frozenset[str], frozenset[tuple[str, ...]]]:
     for _, request, _ in generate(0, GENERATOR_SAMPLE, 1, 1)["train"]:
         said = _words(request)
         words.update(said)
-        phrases.update(tuple(said[i:i + 3]) for i in range(len(said) - 2))
+        phrases.update(_runs(said))
     return frozenset(words), frozenset(phrases)
 
 
@@ -117,8 +121,7 @@ def _as_typed(request: str, title: str) -> str:
     """The title in the request's own casing (writers capitalise names now and then), first
     letter upper-cased and without final punctuation, as the generator writes titles."""
     typed = {word.casefold(): word for word in request.split()}
-    title = " ".join(typed.get(word.casefold(), word) for word in title.strip().rstrip(".,!?;:").split())
-    return title[:1].upper() + title[1:]
+    return as_title(" ".join(typed.get(word.casefold(), word) for word in title.strip().rstrip(".,!?;:").split()))
 
 
 def tidy(call: dict[str, Any], request: str) -> dict[str, Any]:
